@@ -1,0 +1,45 @@
+# Floe's build entry points. `make test` is the README's test command and what CI runs.
+GO ?= go
+GOTESTFLAGS ?= -timeout 30m
+BIN := bin/floe
+
+.PHONY: all build test test-short lint fmt vet staticcheck fuzz bench clean run
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/floe
+
+run: build
+	./$(BIN) -c examples/dummy-stdout.conf
+
+# Unit, integration (embedded nats-server) and end-to-end (real floe processes) tests.
+test:
+	$(GO) test $(GOTESTFLAGS) ./...
+
+test-short:
+	$(GO) test -short ./...
+
+lint: vet staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	staticcheck ./...
+
+# Run every fuzz target for FUZZTIME each (default 60s); new corpus entries land in testdata/fuzz.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeChunk -fuzztime=$(FUZZTIME) ./internal/event/
+	$(GO) test -run='^$$' -fuzz=FuzzParseClassic -fuzztime=$(FUZZTIME) ./internal/config/
+
+# Micro benchmarks plus whole-pipeline figures as JSON in bench/results.json.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/event/ ./internal/tag/
+	mkdir -p bench
+	$(GO) run ./test/bench -out bench/results.json
+
+clean:
+	rm -rf bin bench/results.json

@@ -1,0 +1,534 @@
+// Package app is Floe's composition root: it validates a configuration,
+// starts the embedded NATS server when needed, declares the JetStream
+// topology and runs the requested stages, stopping them upstream first.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/floe-io/floe/internal/config"
+	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/natsembed"
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/telemetry"
+	"github.com/floe-io/floe/services/filter"
+	"github.com/floe-io/floe/services/ingest"
+	"github.com/floe-io/floe/services/output"
+	"github.com/floe-io/floe/services/router"
+)
+
+// Version is set at build time.
+var Version = "0.1.0-dev"
+
+// Stage names accepted by --stage.
+const (
+	StageAll    = "all"
+	StageNATS   = "nats"
+	StageIngest = "ingest"
+	StageFilter = "filter"
+	StageRouter = "router"
+	StageOutput = "output"
+)
+
+var pipelineStages = []string{StageIngest, StageFilter, StageRouter, StageOutput}
+
+// Options control one Floe process.
+type Options struct {
+	Config      *config.Config
+	Registry    *plugin.Registry
+	Stages      []string // empty or ["all"] = every stage plus embedded NATS unless a URL is set
+	NATSURL     string   // overrides [SERVICE] nats.url
+	NATSListen  string   // overrides [SERVICE] nats.listen
+	StoragePath string   // overrides [SERVICE] storage.path
+	Output      string   // output stage: run only this output
+	HTTPPort    string   // overrides [SERVICE] http_port (and turns the server on)
+	LogLevel    string   // overrides [SERVICE] log_level
+	Stderr      io.Writer
+}
+
+// StageSet is the parsed --stage value.
+type StageSet map[string]bool
+
+// ParseStages validates a --stage list.
+func ParseStages(list []string) (StageSet, error) {
+	set := StageSet{}
+	for _, item := range list {
+		for _, s := range strings.Split(item, ",") {
+			s = strings.ToLower(strings.TrimSpace(s))
+			switch s {
+			case "":
+			case StageAll:
+				set[StageAll] = true
+				for _, p := range pipelineStages {
+					set[p] = true
+				}
+			case StageNATS, StageIngest, StageFilter, StageRouter, StageOutput:
+				set[s] = true
+			default:
+				return nil, fmt.Errorf("unknown stage %q (want all, nats, ingest, filter, router, output)", s)
+			}
+		}
+	}
+	if len(set) == 0 {
+		return ParseStages([]string{StageAll})
+	}
+	return set, nil
+}
+
+// NewLogger builds the process logger from the service settings.
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "off":
+		l = slog.LevelError + 100
+	case "error":
+		l = slog.LevelError
+	case "warn", "warning":
+		l = slog.LevelWarn
+	case "debug", "trace":
+		l = slog.LevelDebug
+	default:
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if strings.EqualFold(format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run runs the process until ctx ends or, when every input finished by
+// itself (stdin at end of file), until the pipeline has delivered everything.
+func Run(ctx context.Context, o Options) error {
+	plan, err := Validate(o.Config, o.Registry)
+	if err != nil {
+		return err
+	}
+	svc := plan.Service
+	if o.NATSURL != "" {
+		svc.NATS.URL = o.NATSURL
+	}
+	if o.NATSListen != "" {
+		svc.NATSListen = o.NATSListen
+	}
+	if o.StoragePath != "" {
+		svc.StoragePath = o.StoragePath
+	}
+	if o.HTTPPort != "" {
+		svc.HTTPServer, svc.HTTPPort = true, o.HTTPPort
+	}
+	if o.LogLevel != "" {
+		svc.LogLevel = o.LogLevel
+	}
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	if svc.LogFile != "" {
+		f, err := os.OpenFile(svc.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("log_file %s: %w", svc.LogFile, err)
+		}
+		defer f.Close()
+		stderr = f
+	}
+	log := NewLogger(stderr, svc.LogLevel, svc.LogFormat)
+	stages, err := ParseStages(o.Stages)
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings() {
+		log.Warn(w)
+	}
+	p := &process{plan: plan, svc: svc, stages: stages, log: log, opts: o,
+		metrics: telemetry.NewRegistry(Version)}
+	return p.run(ctx)
+}
+
+type process struct {
+	plan    *Plan
+	svc     *Service
+	stages  StageSet
+	log     *slog.Logger
+	opts    Options
+	metrics *telemetry.Registry
+
+	srv *natsembed.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	readyMu sync.Mutex
+	ready   error
+}
+
+func (p *process) setReady(err error) {
+	p.readyMu.Lock()
+	p.ready = err
+	p.readyMu.Unlock()
+}
+
+func (p *process) readiness() error {
+	p.readyMu.Lock()
+	defer p.readyMu.Unlock()
+	if p.ready != nil {
+		return p.ready
+	}
+	if p.nc != nil && !p.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	return nil
+}
+
+func (p *process) run(ctx context.Context) (err error) {
+	p.setReady(errors.New("starting"))
+	embedded := p.stages[StageNATS] || (p.stages[StageAll] && p.svc.NATS.URL == "")
+	if embedded {
+		if err := p.startNATS(); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = errors.Join(err, p.srv.Shutdown(sctx))
+		}()
+	}
+	var httpSrv *telemetry.Server
+	if p.svc.HTTPServer {
+		httpSrv = telemetry.NewServer(p.metrics, telemetry.ServerOptions{
+			Listen: p.svc.HTTPListen, Port: p.svc.HTTPPort, HealthCheck: p.svc.HealthCheck,
+			Health: p.svc.Health, Ready: p.readiness, Logger: p.log,
+		})
+		addr, err := httpSrv.Start()
+		if err != nil {
+			return fmt.Errorf("http_server: %w", err)
+		}
+		p.log.Info("http server listening", "addr", addr)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = httpSrv.Shutdown(sctx)
+		}()
+	}
+	if !p.anyPipelineStage() {
+		p.setReady(nil)
+		<-ctx.Done()
+		return nil
+	}
+	if err := p.connect(ctx); err != nil {
+		return err
+	}
+	defer p.nc.Close()
+	if err := jsx.EnsureTopology(ctx, p.js, p.topology()); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	return p.runStages(ctx)
+}
+
+func (p *process) anyPipelineStage() bool {
+	for _, s := range pipelineStages {
+		if p.stages[s] {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *process) startNATS() error {
+	dir := p.svc.StoragePath
+	if dir == "" {
+		dir = natsembed.DefaultStoreDir()
+	} else {
+		dir = dir + string(os.PathSeparator) + "jetstream"
+	}
+	listen := ""
+	if p.stages[StageNATS] {
+		listen = p.svc.NATSListen
+	} else if _, set := p.plan.Config.Service.Get("nats.listen"); set || p.opts.NATSListen != "" {
+		listen = p.svc.NATSListen
+	}
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log})
+	if err != nil {
+		return err
+	}
+	p.srv = srv
+	if listen != "" {
+		p.log.Info("nats server listening", "addr", srv.Addr(), "storage", dir)
+	} else {
+		p.log.Info("embedded nats server started", "storage", dir)
+	}
+	return nil
+}
+
+func (p *process) connect(ctx context.Context) error {
+	co := p.svc.NATS
+	co.Logger = p.log
+	co.Name = "floe-" + strings.Join(p.stageList(), ",")
+	if co.URL == "" && p.srv != nil {
+		co.ExtraOpts = append(co.ExtraOpts, p.srv.ConnectOption())
+	}
+	nc, err := jsx.Connect(co)
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	p.nc, p.js = nc, js
+	return nil
+}
+
+func (p *process) stageList() []string {
+	var out []string
+	for _, s := range append([]string{StageNATS}, pipelineStages...) {
+		if p.stages[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *process) topology() jsx.Topology {
+	t := jsx.Topology{Replicas: p.svc.Replicas, Duplicates: p.svc.DedupWindow, InMaxBytes: p.svc.StorageTotalLimit}
+	for _, o := range p.plan.Outputs {
+		t.Outputs = append(t.Outputs, jsx.OutputStream{
+			ID:        o.ID,
+			MaxBytes:  o.Props.Size("storage.total_limit_size"),
+			BlockFull: strings.EqualFold(o.Props.String("storage.on_full"), "block"),
+		})
+	}
+	return t
+}
+
+type stageRun struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// runStages starts the stages downstream first and stops them upstream first.
+func (p *process) runStages(ctx context.Context) error {
+	// work outlives the stop signal so chunks already being processed finish;
+	// it is cut after the grace period.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var runs []*stageRun
+	start := func(name string, fn func(ctx context.Context) error) *stageRun {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r := &stageRun{name: name, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(r.done)
+			r.err = fn(sctx)
+		}()
+		runs = append(runs, r)
+		return r
+	}
+	failed := make(chan *stageRun, 8)
+	watch := func(r *stageRun) {
+		go func() {
+			<-r.done
+			if r.err != nil {
+				failed <- r
+			}
+		}()
+	}
+
+	if p.stages[StageOutput] {
+		svc, err := p.outputStage(ctx)
+		if err != nil {
+			return err
+		}
+		watch(start(StageOutput, func(c context.Context) error { return svc.Run(c, work) }))
+	}
+	if p.stages[StageRouter] {
+		svc := p.routerStage()
+		watch(start(StageRouter, func(c context.Context) error { return svc.Run(c, work) }))
+	}
+	if p.stages[StageFilter] {
+		svc, err := p.filterStage(ctx)
+		if err != nil {
+			p.stopAll(runs, cancelWork)
+			return err
+		}
+		watch(start(StageFilter, func(c context.Context) error { return svc.Run(c, work) }))
+	}
+	var ing *ingest.Service
+	if p.stages[StageIngest] {
+		svc, err := p.ingestStage(ctx)
+		if err != nil {
+			p.stopAll(runs, cancelWork)
+			return err
+		}
+		ing = svc
+		watch(start(StageIngest, svc.Run))
+	}
+	p.setReady(nil)
+	p.log.Info("floe started", "version", Version, "stages", strings.Join(p.stageList(), ","))
+
+	var finished <-chan struct{}
+	if ing != nil && p.exitsWhenInputsEnd() {
+		finished = ing.Done()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case r := <-failed:
+		runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
+	case <-finished:
+		if p.stages[StageFilter] && p.stages[StageRouter] && p.stages[StageOutput] {
+			p.log.Info("inputs finished; waiting for the pipeline to deliver everything")
+			p.waitDrained(ctx)
+		}
+	}
+	p.setReady(errors.New("stopping"))
+	p.stopAll(runs, cancelWork)
+	for _, r := range runs {
+		if r.err != nil && runErr == nil && r.name != StageIngest {
+			runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
+		}
+	}
+	return runErr
+}
+
+// stopAll stops stages in reverse start order (upstream first), each within the grace period.
+func (p *process) stopAll(runs []*stageRun, cancelWork context.CancelFunc) {
+	grace := p.svc.Grace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(grace):
+			p.log.Warn("stage did not stop within grace period", "stage", r.name, "grace", grace.String())
+			cancelWork()
+			<-r.done
+		}
+	}
+	cancelWork()
+}
+
+// exitsWhenInputsEnd: Fluent Bit exits when stdin closes; Floe does the same
+// when every input is one that ends (stdin), once everything is delivered.
+func (p *process) exitsWhenInputsEnd() bool {
+	if len(p.plan.Inputs) == 0 {
+		return false
+	}
+	for _, in := range p.plan.Inputs {
+		if in.Spec.Name != "stdin" {
+			return false
+		}
+	}
+	return true
+}
+
+// waitDrained waits until every stream of the pipeline is empty.
+func (p *process) waitDrained(ctx context.Context) {
+	names := []string{jsx.StreamIn, jsx.StreamFiltered}
+	for _, o := range p.plan.Outputs {
+		names = append(names, jsx.OutputStreamName(o.ID))
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		empty := true
+		for _, n := range names {
+			st, err := p.js.Stream(ctx, n)
+			if err != nil {
+				empty = false
+				break
+			}
+			if st.CachedInfo().State.Msgs > 0 {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
+	var inputs []ingest.Input
+	for _, i := range p.plan.Inputs {
+		in, err := p.plan.NewInput(ctx, i, p.log)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, ingest.Input{Name: i.Display(), Tag: i.Tag, Input: in, Metrics: p.metrics.Input(i.Display())})
+	}
+	return ingest.New(p.js, ingest.Config{
+		Inputs: inputs, Flush: p.svc.Flush, Grace: p.svc.Grace, Logger: p.log.With("stage", StageIngest),
+		MaxPayload: int(p.nc.MaxPayload()), Metrics: p.metrics.Stage(StageIngest),
+	}), nil
+}
+
+func (p *process) filterStage(ctx context.Context) (*filter.Service, error) {
+	var fs []filter.Filter
+	for _, i := range p.plan.Filters {
+		f, err := p.plan.NewFilter(ctx, i, p.log)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, filter.Filter{Name: i.Display(), Matcher: i.Matcher, Filter: f, Metrics: p.metrics.Filter(i.Display())})
+	}
+	return filter.New(p.js, filter.Config{Filters: fs, Workers: p.svc.FilterWorkers,
+		Logger: p.log.With("stage", StageFilter), Metrics: p.metrics.Stage(StageFilter)}), nil
+}
+
+func (p *process) routerStage() *router.Service {
+	var routes []router.Route
+	for _, o := range p.plan.Outputs {
+		routes = append(routes, router.Route{Name: o.Display(), ID: o.ID, Matcher: o.Matcher})
+	}
+	return router.New(p.js, router.Config{Routes: routes, Workers: p.svc.RouterWorkers,
+		Logger: p.log.With("stage", StageRouter), Metrics: p.metrics.Stage(StageRouter)})
+}
+
+func (p *process) outputStage(ctx context.Context) (*output.Service, error) {
+	selected := p.plan.Outputs
+	if p.opts.Output != "" {
+		o := p.plan.outputByName(p.opts.Output)
+		if o == nil {
+			return nil, fmt.Errorf("--output %q: no such output in the configuration", p.opts.Output)
+		}
+		selected = []*Instance{o}
+	}
+	var outs []output.Output
+	for _, i := range selected {
+		o, err := p.plan.NewOutput(ctx, i, p.log)
+		if err != nil {
+			return nil, err
+		}
+		limit, _ := RetryLimit(i.Props.String("retry_limit"))
+		outs = append(outs, output.Output{Name: i.Display(), ID: i.ID, Output: o, Workers: i.Props.Int("workers"),
+			RetryLimit: limit, Metrics: p.metrics.Output(i.Display())})
+	}
+	return output.New(p.js, output.Config{Outputs: outs, SchedulerBase: p.svc.SchedulerBase, SchedulerCap: p.svc.SchedulerCap,
+		Logger: p.log.With("stage", StageOutput), Metrics: p.metrics.Stage(StageOutput)}), nil
+}

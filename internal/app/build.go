@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/floe-io/floe/internal/config"
+	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/tag"
+)
+
+// Instance is one configured plugin section resolved against its spec.
+type Instance struct {
+	Kind    plugin.Kind
+	Spec    *plugin.Spec
+	Section *config.Section
+	Props   *plugin.Props
+	Name    string // "<plugin>.<N>"
+	Alias   string
+	Matcher *tag.Matcher // filters and outputs
+	Tag     string       // inputs
+	ID      string       // outputs: stream id
+}
+
+// Display is the alias when set, else the instance name.
+func (i *Instance) Display() string {
+	if i.Alias != "" {
+		return i.Alias
+	}
+	return i.Name
+}
+
+// Plan is a validated configuration, ready to build stages from.
+type Plan struct {
+	Config  *config.Config
+	Service *Service
+	Inputs  []*Instance
+	Filters []*Instance
+	Outputs []*Instance
+}
+
+// Validate checks a configuration against the registry and returns every
+// problem at once (a config.ErrorList), or the plan.
+func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
+	var errs config.ErrorList
+	errs = append(errs, validateService(cfg.Service)...)
+	plan := &Plan{Config: cfg}
+	build := func(kind plugin.Kind, sections []*config.Section) []*Instance {
+		var out []*Instance
+		for n, s := range sections {
+			verrs := reg.ValidateSection(kind, s)
+			errs = append(errs, verrs...)
+			spec, ok := reg.Lookup(kind, s.Plugin())
+			if !ok {
+				continue
+			}
+			inst := &Instance{
+				Kind: kind, Spec: spec, Section: s, Props: plugin.NewProps(spec, s),
+				Name: tag.InstanceName(spec.Name, n),
+			}
+			inst.Alias, _ = s.Get("alias")
+			switch kind {
+			case plugin.KindInput:
+				inst.Tag, _ = s.Get("tag")
+				if inst.Tag == "" {
+					// Fluent Bit: an input without a tag is tagged with its instance name.
+					inst.Tag = inst.Name
+				}
+			default:
+				m, _ := s.Get("match")
+				re, _ := s.Get("match_regex")
+				matcher, err := tag.NewMatcher(m, re)
+				if err == nil {
+					inst.Matcher = matcher
+				}
+			}
+			if kind == plugin.KindOutput {
+				inst.ID = jsx.OutputID(inst.Display())
+			}
+			out = append(out, inst)
+		}
+		return out
+	}
+	plan.Inputs = build(plugin.KindInput, cfg.Inputs)
+	plan.Filters = build(plugin.KindFilter, cfg.Filters)
+	plan.Outputs = build(plugin.KindOutput, cfg.Outputs)
+
+	// Fluent Bit: with exactly one input and one output, an output without
+	// Match gets "Match *".
+	if len(cfg.Inputs) == 1 && len(plan.Outputs) == 1 && plan.Outputs[0].Matcher != nil && plan.Outputs[0].Matcher.Empty() {
+		plan.Outputs[0].Matcher, _ = tag.NewMatcher("*", "")
+	}
+	seen := map[string]*Instance{}
+	for _, o := range plan.Outputs {
+		if prev, dup := seen[o.ID]; dup {
+			file, line := o.Section.Pos("alias")
+			errs = append(errs, &config.Error{File: file, Line: line, Key: "alias",
+				Msg: fmt.Sprintf("output %q has the same name as output at %s:%d; set a distinct alias", o.Display(), prev.Section.File, prev.Section.Line)})
+		}
+		seen[o.ID] = o
+		if v := o.Props.String("retry_limit"); v != "" {
+			if _, ok := RetryLimit(v); !ok {
+				file, line := o.Section.Pos("retry_limit")
+				errs = append(errs, &config.Error{File: file, Line: line, Key: "retry_limit",
+					Msg: fmt.Sprintf("%q is not a number, no_limits or no_retries", v)})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	svc, err := ParseService(cfg.Service)
+	if err != nil {
+		return nil, err
+	}
+	plan.Service = svc
+	return plan, nil
+}
+
+// Warnings lists things Fluent Bit would warn about at start.
+func (p *Plan) Warnings() []string {
+	var w []string
+	for _, o := range p.Outputs {
+		if o.Matcher == nil || o.Matcher.Empty() {
+			w = append(w, fmt.Sprintf("%s:%d: NO match for %s output instance; it receives nothing", o.Section.File, o.Section.Line, o.Display()))
+		}
+	}
+	for _, f := range p.Filters {
+		if f.Matcher == nil || f.Matcher.Empty() {
+			w = append(w, fmt.Sprintf("%s:%d: NO match for %s filter instance; it filters nothing", f.Section.File, f.Section.Line, f.Display()))
+		}
+	}
+	return w
+}
+
+func (p *Plan) settings(i *Instance, log *slog.Logger) plugin.Settings {
+	return plugin.Settings{
+		Name:   i.Name,
+		Alias:  i.Alias,
+		Logger: log.With(string(i.Kind), i.Display()),
+		Service: plugin.Service{
+			Flush:       p.Service.Flush,
+			JSON:        p.Service.JSON,
+			StoragePath: p.Service.StoragePath,
+		},
+	}
+}
+
+// positioned wraps a constructor error with the section's position unless it already has one.
+func positioned(i *Instance, err error) error {
+	var ce *config.Error
+	var cl config.ErrorList
+	if errors.As(err, &ce) || errors.As(err, &cl) {
+		return err
+	}
+	return &config.Error{File: i.Section.File, Line: i.Section.Line, Key: "name",
+		Msg: fmt.Sprintf("%s %s: %v", i.Kind, i.Display(), err)}
+}
+
+// NewInput, NewFilter and NewOutput construct plugin instances.
+func (p *Plan) NewInput(ctx context.Context, i *Instance, log *slog.Logger) (plugin.Input, error) {
+	in, err := i.Spec.NewInput(ctx, p.settings(i, log), i.Props)
+	if err != nil {
+		return nil, positioned(i, err)
+	}
+	return in, nil
+}
+
+func (p *Plan) NewFilter(ctx context.Context, i *Instance, log *slog.Logger) (plugin.Filter, error) {
+	f, err := i.Spec.NewFilter(ctx, p.settings(i, log), i.Props)
+	if err != nil {
+		return nil, positioned(i, err)
+	}
+	return f, nil
+}
+
+func (p *Plan) NewOutput(ctx context.Context, i *Instance, log *slog.Logger) (plugin.Output, error) {
+	o, err := i.Spec.NewOutput(ctx, p.settings(i, log), i.Props)
+	if err != nil {
+		return nil, positioned(i, err)
+	}
+	return o, nil
+}
+
+// outputByName finds an output by display name, instance name or id.
+func (p *Plan) outputByName(name string) *Instance {
+	for _, o := range p.Outputs {
+		if strings.EqualFold(o.Display(), name) || strings.EqualFold(o.Name, name) || o.ID == name {
+			return o
+		}
+	}
+	return nil
+}

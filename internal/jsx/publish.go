@@ -1,0 +1,126 @@
+package jsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/floe-io/floe/internal/chunk"
+)
+
+// Publisher sends chunks to JetStream and waits for their PubAcks. A chunk
+// is published with its ID as Nats-Msg-Id, so republishing after a failure
+// or a redelivery is deduplicated by the server.
+type Publisher struct {
+	js jetstream.JetStream
+}
+
+// NewPublisher wraps a JetStream context.
+func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+
+// Pending is one chunk on its way.
+type Pending struct {
+	Subject string
+	Chunk   *chunk.Chunk
+	future  jetstream.PubAckFuture
+	err     error
+}
+
+// PublishAll publishes every chunk asynchronously and returns when all are
+// acknowledged, republishing (same Msg-Id) the ones that failed for a
+// transient reason until ctx ends. A full stream with discard-new is
+// reported as ErrStreamFull so callers can apply backpressure.
+func (p *Publisher) PublishAll(ctx context.Context, items []Pending) error {
+	delay := 50 * time.Millisecond
+	for {
+		for i := range items {
+			if items[i].future != nil || items[i].err == errDone {
+				continue
+			}
+			f, err := p.js.PublishMsgAsync(chunk.ToMsg(items[i].Subject, items[i].Chunk))
+			if err != nil {
+				items[i].err = err
+				continue
+			}
+			items[i].future, items[i].err = f, nil
+		}
+		var failed error
+		for i := range items {
+			it := &items[i]
+			if it.err == errDone {
+				continue
+			}
+			if it.future == nil {
+				failed = it.err
+				continue
+			}
+			select {
+			case <-it.future.Ok():
+				it.err = errDone
+			case err := <-it.future.Err():
+				it.future, it.err = nil, err
+				failed = err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if failed == nil {
+			return nil
+		}
+		if isStreamFull(failed) {
+			failed = fmt.Errorf("%w: %v", ErrStreamFull, failed)
+		}
+		if !retryable(failed) {
+			return failed
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last publish error: %v)", ctx.Err(), failed)
+		case <-time.After(delay):
+		}
+		if delay < time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// Publish publishes one chunk and waits for its PubAck (with retries as PublishAll).
+func (p *Publisher) Publish(ctx context.Context, subject string, c *chunk.Chunk) error {
+	return p.PublishAll(ctx, []Pending{{Subject: subject, Chunk: c}})
+}
+
+var errDone = errors.New("done")
+
+// ErrStreamFull means the target stream refused new data (its byte limit with discard-new).
+var ErrStreamFull = errors.New("stream full")
+
+func isStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// 10077 JSStreamStoreFailed carries "maximum bytes/messages exceeded" for
+		// discard-new limits; 10047 is the server's storage running out.
+		return (apiErr.ErrorCode == 10077 && strings.Contains(apiErr.Description, "maximum")) ||
+			apiErr.ErrorCode == 10047
+	}
+	return false
+}
+
+// retryable tells transient publish failures from permanent ones.
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// Message too large, bad subject or stream config problems will not heal.
+		if apiErr.Code == 400 && !errors.Is(err, ErrStreamFull) {
+			return false
+		}
+	}
+	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,176 @@
+// Package plugin defines the contracts where Floe's stages meet their
+// plugins: an input writes events and gets a receipt, a filter turns a chunk
+// into zero or more chunks, an output flushes a chunk and answers OK, RETRY
+// or ERROR. It also holds the registry of plugin specs that validation and
+// the stages share.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/event"
+)
+
+// Kind is the section kind a plugin serves.
+type Kind string
+
+const (
+	KindInput  Kind = "input"
+	KindFilter Kind = "filter"
+	KindOutput Kind = "output"
+)
+
+// Service is the part of [SERVICE] that plugins may read.
+type Service struct {
+	Flush       time.Duration
+	JSON        event.JSONOptions
+	StoragePath string
+}
+
+// Settings are what Floe passes to a plugin besides its configuration.
+type Settings struct {
+	Name    string // instance name: "<plugin>.<N>"
+	Alias   string // display name if set
+	Logger  *slog.Logger
+	Service Service
+}
+
+// DisplayName is the alias when set, else the instance name (Fluent Bit's flb_*_name).
+func (s Settings) DisplayName() string {
+	if s.Alias != "" {
+		return s.Alias
+	}
+	return s.Name
+}
+
+// Receipt resolves when the events written are durably stored in JetStream.
+type Receipt interface {
+	Done() <-chan struct{}
+	Err() error // valid after Done is closed
+}
+
+// Writer is ingest's side of an input: it takes encoded events for one tag.
+// Write blocks while the pipeline applies backpressure.
+type Writer interface {
+	Write(ctx context.Context, tag string, data []byte, records int) (Receipt, error)
+}
+
+// Input produces events until its context ends or its source is exhausted.
+type Input interface {
+	Run(ctx context.Context, w Writer) error
+}
+
+// Filter turns a chunk into zero or more chunks. It must not modify c.Data
+// in place; returning []*chunk.Chunk{c} passes the chunk on unchanged.
+type Filter interface {
+	FilterChunk(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error)
+}
+
+// Output delivers chunks to a sink. Flush returns nil for OK, an error made
+// with Permanent for ERROR, and any other error for RETRY.
+type Output interface {
+	Flush(ctx context.Context, c *chunk.Chunk) error
+}
+
+// Closer is implemented by plugins that hold resources.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Close closes p if it is a Closer.
+func Close(ctx context.Context, p any) error {
+	if c, ok := p.(Closer); ok {
+		return c.Close(ctx)
+	}
+	return nil
+}
+
+// ---- error classes ----
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (Fluent Bit's FLB_ERROR).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type throttleError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e *throttleError) Error() string { return e.err.Error() }
+func (e *throttleError) Unwrap() error { return e.err }
+
+// Throttle asks for a retry after at least d.
+func Throttle(err error, d time.Duration) error { return &throttleError{err, d} }
+
+// ThrottleDelay returns the delay an error asked for.
+func ThrottleDelay(err error) (time.Duration, bool) {
+	var t *throttleError
+	if errors.As(err, &t) {
+		return t.delay, true
+	}
+	return 0, false
+}
+
+// ErrNotConnected means the sink is unreachable; the chunk is retried.
+var ErrNotConnected = errors.New("not connected")
+
+// ---- record-at-a-time helper for filters ----
+
+// RecordFunc edits one decoded event in place and reports whether to keep it.
+type RecordFunc func(ev *event.Event) (keep bool, err error)
+
+// ApplyRecords runs f over every record of c (group markers pass untouched)
+// and returns the resulting chunk, or no chunk when every event was dropped.
+// Modified reports whether anything changed, so callers can pass c on as is.
+func ApplyRecords(c *chunk.Chunk, f RecordFunc) ([]*chunk.Chunk, error) {
+	out := make([]byte, 0, len(c.Data))
+	it := event.NewIter(c.Data)
+	n := 0
+	for it.Next() {
+		raw := it.Event()
+		if raw.Kind() != event.KindRecord {
+			out = append(out, raw.Raw...)
+			continue
+		}
+		ev, err := raw.Decode()
+		if err != nil {
+			return nil, err
+		}
+		keep, err := f(&ev)
+		if err != nil {
+			return nil, fmt.Errorf("record at byte offset %d: %w", raw.Offset, err)
+		}
+		if !keep {
+			continue
+		}
+		out = ev.AppendMsgpack(out)
+		n++
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return []*chunk.Chunk{{Tag: c.Tag, Type: c.Type, Records: n, Data: out}}, nil
+}

@@ -1,0 +1,31 @@
+// Package all is the explicit registry of Floe's built-in plugins. There are
+// no init() side effects: a build lists what it ships here.
+package all
+
+import (
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/filter/grep"
+	"github.com/floe-io/floe/internal/plugins/filter/modify"
+	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
+	"github.com/floe-io/floe/internal/plugins/input/dummy"
+	"github.com/floe-io/floe/internal/plugins/input/stdin"
+	"github.com/floe-io/floe/internal/plugins/output/counter"
+	"github.com/floe-io/floe/internal/plugins/output/file"
+	"github.com/floe-io/floe/internal/plugins/output/null"
+	"github.com/floe-io/floe/internal/plugins/output/stdout"
+)
+
+// Registry returns every built-in plugin.
+func Registry() *plugin.Registry {
+	return plugin.NewRegistry().MustAdd(
+		dummy.Spec(),
+		stdin.Spec(),
+		grep.Spec(),
+		modify.Spec(),
+		recordmodifier.Spec(),
+		stdout.Spec(),
+		file.Spec(),
+		null.Spec(),
+		counter.Spec(),
+	)
+}

@@ -1,0 +1,359 @@
+// Package ingest runs Floe's inputs, groups their events into chunks by tag
+// and publishes the chunks to FLOE_IN. An input's receipt resolves only when
+// JetStream has stored every chunk holding its events.
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/telemetry"
+)
+
+// DefaultChunkSize is the size at which a chunk is closed (Fluent Bit aims at ~256 KiB-2 MiB).
+const DefaultChunkSize = 512 << 10
+
+// Input is one configured input instance.
+type Input struct {
+	Name    string // display name
+	Tag     string // default tag
+	Input   plugin.Input
+	Metrics *telemetry.InputMetrics
+}
+
+// Config configures the ingest stage.
+type Config struct {
+	Inputs    []Input
+	Flush     time.Duration // close open chunks this often; default 1s
+	ChunkSize int           // close a chunk at this size; default DefaultChunkSize
+	// MaxPayload is the server's message limit; chunks stay under it.
+	MaxPayload int
+	// Grace bounds how long shutdown waits for pending chunks to be stored.
+	Grace   time.Duration
+	Logger  *slog.Logger
+	Metrics *telemetry.StageMetrics
+}
+
+// Service is a running ingest stage.
+type Service struct {
+	cfg   Config
+	js    jetstream.JetStream
+	pub   *jsx.Publisher
+	log   *slog.Logger
+	runID string
+	seq   atomic.Uint64
+
+	mu    sync.Mutex
+	open  map[string]*openChunk
+	out   chan *sealed
+	done  chan struct{} // closed when every input has returned
+	stats *telemetry.StageMetrics
+}
+
+type openChunk struct {
+	tag      string
+	data     []byte
+	records  int
+	receipts []*Receipt
+}
+
+type sealed struct {
+	c        *chunk.Chunk
+	receipts []*Receipt
+}
+
+// New builds the stage.
+func New(js jetstream.JetStream, cfg Config) *Service {
+	if cfg.Flush <= 0 {
+		cfg.Flush = time.Second
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.MaxPayload > 0 && cfg.ChunkSize > cfg.MaxPayload-4096 {
+		cfg.ChunkSize = cfg.MaxPayload - 4096
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = &telemetry.StageMetrics{}
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	return &Service{
+		cfg:   cfg,
+		js:    js,
+		pub:   jsx.NewPublisher(js),
+		log:   cfg.Logger,
+		runID: hex.EncodeToString(id[:]),
+		open:  map[string]*openChunk{},
+		out:   make(chan *sealed, 8),
+		done:  make(chan struct{}),
+		stats: cfg.Metrics,
+	}
+}
+
+// Done is closed when every input has finished by itself (stdin at EOF,
+// dummy after its samples) and their chunks are stored.
+func (s *Service) Done() <-chan struct{} { return s.done }
+
+// Run runs the inputs until ctx ends or they all finish, then closes the
+// open chunks and waits (up to Grace) until JetStream has them.
+func (s *Service) Run(ctx context.Context) error {
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+
+	var pipe sync.WaitGroup
+	inflight := make(chan *pendingPub, 64)
+	pipe.Add(2)
+	go func() { defer pipe.Done(); s.send(drainCtx, inflight) }()
+	go func() { defer pipe.Done(); s.confirm(drainCtx, inflight) }()
+
+	tickCtx, stopTick := context.WithCancel(ctx)
+	go s.ticker(tickCtx)
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.cfg.Inputs))
+	for i, in := range s.cfg.Inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &writer{s: s, in: in}
+			if err := in.Input.Run(ctx, w); err != nil && ctx.Err() == nil {
+				errs[i] = fmt.Errorf("input %s: %w", in.Name, err)
+				s.log.Error("input stopped", "input", in.Name, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+	stopTick()
+	s.sealAll()
+	close(s.out)
+	// Bound the wait for PubAcks at shutdown; finishing inputs wait as long as it takes.
+	if ctx.Err() != nil {
+		t := time.AfterFunc(s.cfg.Grace, cancelDrain)
+		defer t.Stop()
+	}
+	pipe.Wait()
+	close(s.done)
+	return errors.Join(errs...)
+}
+
+func (s *Service) ticker(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Flush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sealAll()
+		}
+	}
+}
+
+// sealAll closes every open chunk. The caller must not hold s.mu.
+func (s *Service) sealAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, oc := range s.open {
+		if oc.records > 0 {
+			s.sealLocked(oc)
+		}
+		delete(s.open, t)
+	}
+}
+
+// sealLocked hands an open chunk to the sender. It blocks while the sender is
+// behind, which is how backpressure reaches the inputs.
+func (s *Service) sealLocked(oc *openChunk) {
+	id := s.runID + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+	c := &chunk.Chunk{ID: id, Tag: oc.tag, Type: chunk.Logs, Records: oc.records, Data: oc.data}
+	s.out <- &sealed{c: c, receipts: oc.receipts}
+	oc.data, oc.records, oc.receipts = nil, 0, nil
+}
+
+type pendingPub struct {
+	sc     *sealed
+	future jetstream.PubAckFuture
+}
+
+// send publishes sealed chunks asynchronously, in order.
+func (s *Service) send(ctx context.Context, inflight chan<- *pendingPub) {
+	defer close(inflight)
+	for sc := range s.out {
+		f, err := s.js.PublishMsgAsync(chunk.ToMsg(jsx.InSubject(sc.c.Tag), sc.c))
+		if err != nil {
+			f = nil // confirm republishes synchronously
+		}
+		inflight <- &pendingPub{sc: sc, future: f}
+	}
+}
+
+// confirm waits for PubAcks in order and resolves receipts, republishing
+// (same Msg-Id, so deduplicated) anything that failed.
+func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
+	for p := range inflight {
+		var err error
+		if p.future == nil {
+			err = errors.New("not sent")
+		} else {
+			select {
+			case <-p.future.Ok():
+			case err = <-p.future.Err():
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Debug("publish failed, retrying", "tag", p.sc.c.Tag, "error", err)
+			err = s.pub.Publish(ctx, jsx.InSubject(p.sc.c.Tag), p.sc.c)
+		}
+		if err != nil {
+			s.log.Error("chunk not stored", "tag", p.sc.c.Tag, "records", p.sc.c.Records, "error", err)
+		} else {
+			s.stats.ChunksOut.Add(1)
+		}
+		for _, r := range p.sc.receipts {
+			r.release(err)
+		}
+	}
+}
+
+// writer is the plugin.Writer an input writes through.
+type writer struct {
+	s  *Service
+	in Input
+}
+
+func (w *writer) Write(ctx context.Context, t string, data []byte, records int) (plugin.Receipt, error) {
+	if t == "" {
+		t = w.in.Tag
+	}
+	if w.in.Metrics != nil {
+		w.in.Metrics.Records.Add(uint64(records))
+		w.in.Metrics.Bytes.Add(uint64(len(data)))
+	}
+	w.s.stats.RecordsIn.Add(uint64(records))
+	return w.s.append(ctx, t, data, records)
+}
+
+// append adds encoded events for tag to its open chunk, splitting at event
+// boundaries when they do not fit.
+func (s *Service) append(ctx context.Context, t string, data []byte, records int) (*Receipt, error) {
+	r := newReceipt()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	oc := s.open[t]
+	if oc == nil {
+		oc = &openChunk{tag: t}
+		s.open[t] = oc
+	}
+	add := func(part []byte, n int) {
+		if len(oc.data)+len(part) > s.cfg.ChunkSize && oc.records > 0 {
+			s.sealLocked(oc)
+		}
+		if oc.data == nil {
+			oc.data = make([]byte, 0, min(s.cfg.ChunkSize, max(len(part), 4096)))
+		}
+		oc.data = append(oc.data, part...)
+		oc.records += n
+		if len(oc.receipts) == 0 || oc.receipts[len(oc.receipts)-1] != r {
+			r.hold()
+			oc.receipts = append(oc.receipts, r)
+		}
+	}
+	if len(data) <= s.cfg.ChunkSize {
+		add(data, records)
+	} else {
+		// Split a large write into chunk-sized runs of whole events.
+		it := event.NewIter(data)
+		start, n := 0, 0
+		for it.Next() {
+			ev := it.Event()
+			if len(ev.Raw) > s.cfg.ChunkSize {
+				r.release(nil)
+				return nil, fmt.Errorf("event at byte offset %d is %d bytes, larger than the chunk limit %d", ev.Offset, len(ev.Raw), s.cfg.ChunkSize)
+			}
+			if ev.Offset+len(ev.Raw)-start > s.cfg.ChunkSize {
+				add(data[start:ev.Offset], n)
+				start, n = ev.Offset, 0
+			}
+			n++
+		}
+		if err := it.Err(); err != nil {
+			r.release(nil)
+			return nil, fmt.Errorf("write %s: %w", t, err)
+		}
+		if n > 0 {
+			add(data[start:], n)
+		}
+	}
+	if len(oc.data) >= s.cfg.ChunkSize {
+		s.sealLocked(oc)
+	}
+	r.release(nil) // drop the writer's own hold
+	return r, nil
+}
+
+// Receipt resolves when every chunk holding a write's events is stored.
+type Receipt struct {
+	pending atomic.Int32
+	done    chan struct{}
+	mu      sync.Mutex
+	err     error
+}
+
+func newReceipt() *Receipt {
+	r := &Receipt{done: make(chan struct{})}
+	r.pending.Store(1)
+	return r
+}
+
+func (r *Receipt) hold() { r.pending.Add(1) }
+
+func (r *Receipt) release(err error) {
+	if err != nil {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+	if r.pending.Add(-1) == 0 {
+		close(r.done)
+	}
+}
+
+// Done is closed when the events are stored (or failed for good).
+func (r *Receipt) Done() <-chan struct{} { return r.done }
+
+// Err is the storing error, if any; valid after Done.
+func (r *Receipt) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+var _ plugin.Writer = (*writer)(nil)

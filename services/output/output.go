@@ -1,0 +1,132 @@
+// Package output delivers chunks from each output's stream to its sink. A
+// chunk is acknowledged only after the sink answered OK; RETRY waits with
+// Fluent Bit's full-jitter backoff up to retry_limit, and ERROR or exhausted
+// retries set the chunk aside as a dead letter.
+package output
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/telemetry"
+)
+
+// Output is one configured output instance.
+type Output struct {
+	Name       string // display name
+	ID         string // jsx.OutputID
+	Output     plugin.Output
+	Workers    int
+	RetryLimit int // negative = no limit
+	Metrics    *telemetry.OutputMetrics
+}
+
+// Config configures the output stage.
+type Config struct {
+	Outputs       []Output
+	SchedulerBase time.Duration // default 5s
+	SchedulerCap  time.Duration // default 2000s
+	Logger        *slog.Logger
+	Metrics       *telemetry.StageMetrics
+}
+
+// Service is the output stage.
+type Service struct {
+	cfg Config
+	js  jetstream.JetStream
+}
+
+// New builds the stage.
+func New(js jetstream.JetStream, cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = &telemetry.StageMetrics{}
+	}
+	if cfg.SchedulerBase <= 0 {
+		cfg.SchedulerBase = 5 * time.Second
+	}
+	if cfg.SchedulerCap <= 0 {
+		cfg.SchedulerCap = 2000 * time.Second
+	}
+	return &Service{cfg: cfg, js: js}
+}
+
+// Run consumes every output's stream until ctx ends.
+func (s *Service) Run(ctx, work context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.cfg.Outputs))
+	for i := range s.cfg.Outputs {
+		o := &s.cfg.Outputs[i]
+		if o.Metrics == nil {
+			o.Metrics = &telemetry.OutputMetrics{}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
+				Stream:     jsx.OutputStreamName(o.ID),
+				Durable:    jsx.DurableOutput,
+				Workers:    o.Workers,
+				RetryLimit: o.RetryLimit,
+				Backoff:    jsx.FullJitter(s.cfg.SchedulerBase, s.cfg.SchedulerCap),
+				Stage:      o.ID,
+				Logger:     s.cfg.Logger.With("output", o.Name),
+				OnDeadLetter: func(m jetstream.Msg, _ error) {
+					o.Metrics.DeadLetters.Add(1)
+					o.Metrics.DroppedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))
+					s.cfg.Metrics.DeadLetters.Add(1)
+				},
+				OnRetry: func(m jetstream.Msg, _ int, _ time.Duration) {
+					o.Metrics.Retries.Add(1)
+					o.Metrics.RetriedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))
+				},
+			}, func(ctx context.Context, m jetstream.Msg) error { return s.flush(ctx, o, m) })
+		}()
+	}
+	wg.Wait()
+	cctx, cancel := context.WithTimeout(work, 10*time.Second)
+	defer cancel()
+	for _, o := range s.cfg.Outputs {
+		if err := plugin.Close(cctx, o.Output); err != nil {
+			errs = append(errs, fmt.Errorf("close output %s: %w", o.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) flush(ctx context.Context, o *Output, m jetstream.Msg) error {
+	c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	s.cfg.Metrics.ChunksIn.Add(1)
+	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+		s.cfg.Metrics.Redeliveries.Add(1)
+	}
+	err := o.Output.Flush(ctx, c)
+	if err == nil {
+		o.Metrics.ProcRecords.Add(uint64(c.Records))
+		o.Metrics.ProcBytes.Add(uint64(len(c.Data)))
+		return nil
+	}
+	o.Metrics.Errors.Add(1)
+	var de *event.DecodeError
+	if errors.As(err, &de) {
+		return plugin.Permanent(err)
+	}
+	if md, merr := m.Metadata(); merr == nil && !plugin.IsPermanent(err) &&
+		o.RetryLimit >= 0 && int(md.NumDelivered) > o.RetryLimit {
+		o.Metrics.RetriesFailed.Add(1)
+	}
+	return err
+}

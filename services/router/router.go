@@ -1,0 +1,111 @@
+// Package router consumes FLOE_FILTERED and publishes one copy of each chunk
+// to the stream of every output whose Match or Match_Regex accepts its tag.
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/tag"
+	"github.com/floe-io/floe/internal/telemetry"
+)
+
+// Route is one output the router can send to.
+type Route struct {
+	Name    string // display name, for logs
+	ID      string // jsx.OutputID of the instance
+	Matcher *tag.Matcher
+	Signals map[string]bool // signal types the output takes; nil = all
+}
+
+// Config configures the router.
+type Config struct {
+	Routes  []Route
+	Workers int
+	Logger  *slog.Logger
+	Metrics *telemetry.StageMetrics
+}
+
+// Service is the router stage.
+type Service struct {
+	cfg Config
+	js  jetstream.JetStream
+	pub *jsx.Publisher
+}
+
+// New builds the stage.
+func New(js jetstream.JetStream, cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = &telemetry.StageMetrics{}
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	return &Service{cfg: cfg, js: js, pub: jsx.NewPublisher(js)}
+}
+
+// Run consumes until ctx ends.
+func (s *Service) Run(ctx, work context.Context) error {
+	return jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
+		Stream:     jsx.StreamFiltered,
+		Durable:    jsx.DurableRouter,
+		Workers:    s.cfg.Workers,
+		RetryLimit: -1,
+		Stage:      "router",
+		Logger:     s.cfg.Logger,
+	}, s.handle)
+}
+
+// Targets lists the routes a chunk of tag and signal type goes to.
+func (s *Service) Targets(t, signal string) []*Route {
+	var out []*Route
+	for i := range s.cfg.Routes {
+		r := &s.cfg.Routes[i]
+		if r.Signals != nil && !r.Signals[signal] {
+			continue
+		}
+		if r.Matcher.Match(t) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
+	c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	if c.ID == "" {
+		if md, err := m.Metadata(); err == nil {
+			c.ID = "filtered:" + strconv.FormatUint(md.Sequence.Stream, 10)
+		}
+	}
+	s.cfg.Metrics.ChunksIn.Add(1)
+	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
+	targets := s.Targets(c.Tag, c.Signal())
+	if len(targets) == 0 {
+		// Fluent Bit's behaviour: a chunk without routes is dropped (debug log).
+		s.cfg.Metrics.Unmatched.Add(1)
+		s.cfg.Metrics.UnmatchedRecords.Add(uint64(c.Records))
+		s.cfg.Logger.Debug("chunk matches no output, dropping", "tag", c.Tag, "records", c.Records)
+		return nil
+	}
+	items := make([]jsx.Pending, len(targets))
+	for i, r := range targets {
+		oc := *c
+		oc.ID = c.ID + ">" + r.ID
+		items[i] = jsx.Pending{Subject: jsx.OutSubject(r.ID, c.Tag), Chunk: &oc}
+	}
+	if err := s.pub.PublishAll(ctx, items); err != nil {
+		return fmt.Errorf("route chunk of %s: %w", c.Tag, err)
+	}
+	s.cfg.Metrics.ChunksOut.Add(uint64(len(items)))
+	return nil
+}
