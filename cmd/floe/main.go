@@ -198,6 +198,10 @@ func loadConfig(c *cli) (*config.Config, error) {
 		}
 		cfg = loaded
 	}
+	if cfg == nil && len(c.rest) == 0 && natsOnly(c.opts.Stages) {
+		// A standalone NATS server needs no pipeline configuration.
+		return &config.Config{Service: &config.Section{Type: config.TypeService}}, nil
+	}
 	if len(c.rest) > 0 || cfg == nil {
 		if len(c.rest) == 0 {
 			return nil, errors.New("no configuration: give -c FILE or plugins on the command line (see floe help)")
@@ -216,4 +220,9 @@ func loadConfig(c *cli) (*config.Config, error) {
 		cfg.Outputs = append(cfg.Outputs, short.Outputs...)
 	}
 	return cfg, nil
+}
+
+func natsOnly(stages []string) bool {
+	set, err := app.ParseStages(stages)
+	return err == nil && len(set) == 1 && set[app.StageNATS]
 }
