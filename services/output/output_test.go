@@ -1,0 +1,99 @@
+package output
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/telemetry"
+	"github.com/floe-io/floe/internal/testutil/natstest"
+)
+
+// sink answers RETRY for the first failures flushes, ERROR for tag "reject",
+// and decodes every chunk it accepts.
+type sink struct {
+	mu       sync.Mutex
+	failures int
+	records  int
+}
+
+func (s *sink) Flush(_ context.Context, c *chunk.Chunk) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Tag == "reject" {
+		return plugin.Permanent(errors.New("bad request"))
+	}
+	n, err := event.Count(c.Data)
+	if err != nil {
+		return err
+	}
+	if s.failures > 0 {
+		s.failures--
+		return errors.New("sink down")
+	}
+	s.records += n
+	return nil
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records
+}
+
+func TestOutputRetriesErrorsAndDeadLetters(t *testing.T) {
+	srv := natstest.Run(t)
+	_, js := srv.Connect(t)
+	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "s"}}}); err != nil {
+		t.Fatal(err)
+	}
+	sk := &sink{failures: 2}
+	om := &telemetry.OutputMetrics{}
+	s := New(js, Config{
+		Outputs:       []Output{{Name: "s", ID: "s", Output: sk, RetryLimit: 5, Metrics: om}},
+		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
+	defer func() { cancel(); <-done }()
+
+	ev := event.Event{Time: event.Time{Sec: 1}, Body: event.Map{{Key: "k", Value: "v"}}}
+	good := ev.AppendMsgpack(ev.AppendMsgpack(nil))
+	pub := jsx.NewPublisher(js)
+	for _, c := range []*chunk.Chunk{
+		{ID: "1", Tag: "ok", Records: 2, Data: good},
+		{ID: "2", Tag: "reject", Records: 2, Data: good},
+		{ID: "3", Tag: "broken", Records: 1, Data: []byte{0x92, 0x01}},
+	} {
+		if err := pub.Publish(ctx, jsx.OutSubject("s", c.Tag), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dlq, _ := js.Stream(ctx, jsx.StreamDLQ)
+	deadline := time.Now().Add(10 * time.Second)
+	for sk.count() != 2 || dlq.CachedInfo().State.Msgs != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d records, %d dead letters", sk.count(), dlq.CachedInfo().State.Msgs)
+		}
+		time.Sleep(20 * time.Millisecond)
+		dlq, _ = js.Stream(ctx, jsx.StreamDLQ)
+	}
+	m, err := dlq.GetLastMsgForSubject(ctx, jsx.DLQSubject("s", "broken"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.Header.Get(chunk.HeaderReason); !strings.Contains(r, "byte offset") {
+		t.Errorf("reason %q", r)
+	}
+	if om.ProcRecords.Load() != 2 || om.Retries.Load() < 2 || om.DeadLetters.Load() != 2 {
+		t.Errorf("metrics: proc=%d retries=%d dead=%d", om.ProcRecords.Load(), om.Retries.Load(), om.DeadLetters.Load())
+	}
+}
