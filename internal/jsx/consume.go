@@ -140,7 +140,7 @@ func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstre
 	// outstanding pull request to expire: anything left is redelivered.
 	stop := context.AfterFunc(ctx, func() {
 		it.Drain()
-		time.AfterFunc(time.Second, it.Stop)
+		time.AfterFunc(200*time.Millisecond, it.Stop)
 	})
 	defer stop()
 	var wg sync.WaitGroup

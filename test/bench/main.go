@@ -1,0 +1,139 @@
+// Command bench measures whole-pipeline throughput: it runs Floe in process
+// (embedded NATS, every stage) over a fixed stdin workload per scenario and
+// writes the figures as JSON. Run it with `make bench`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/floe-io/floe/internal/app"
+	"github.com/floe-io/floe/internal/config"
+	"github.com/floe-io/floe/internal/plugins/all"
+)
+
+type result struct {
+	Name         string  `json:"name"`
+	Events       int     `json:"events"`
+	InputBytes   int64   `json:"input_bytes"`
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	MBPerSec     float64 `json:"mb_per_sec"`
+}
+
+type report struct {
+	Date     string   `json:"date"`
+	GoOS     string   `json:"goos"`
+	GoArch   string   `json:"goarch"`
+	CPUs     int      `json:"cpus"`
+	Version  string   `json:"floe_version"`
+	Results  []result `json:"results"`
+	Workload string   `json:"workload"`
+}
+
+var scenarios = []struct {
+	name string
+	args []string
+}{
+	{"stdin_to_null", []string{"-i", "stdin", "-t", "bench", "-o", "null", "-m", "*"}},
+	{"stdin_grep_modify_to_null", []string{"-i", "stdin", "-t", "bench",
+		"-F", "grep", "-p", "regex=level ^(info|warn)$", "-m", "*",
+		"-F", "modify", "-p", "add=pipeline floe", "-m", "*",
+		"-o", "null", "-m", "*"}},
+	{"stdin_to_file_json_lines", []string{"-i", "stdin", "-t", "bench", "-o", "file", "-m", "*", "-p", "format=plain"}},
+}
+
+func main() {
+	out := flag.String("out", "bench/results.json", "where to write the JSON report")
+	events := flag.Int("events", 300000, "events per scenario")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "floe-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	input := filepath.Join(dir, "input.jsonl")
+	size, err := writeWorkload(input, *events)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep := report{Date: time.Now().UTC().Format(time.RFC3339), GoOS: runtime.GOOS, GoArch: runtime.GOARCH,
+		CPUs: runtime.NumCPU(), Version: app.Version,
+		Workload: fmt.Sprintf("%d JSON lines of ~%d bytes (5 fields) on stdin", *events, size/int64(*events))}
+	for _, sc := range scenarios {
+		r, err := runScenario(dir, input, sc.name, sc.args)
+		if err != nil {
+			log.Fatalf("%s: %v", sc.name, err)
+		}
+		r.Events, r.InputBytes = *events, size
+		r.EventsPerSec = float64(*events) / r.Seconds
+		r.MBPerSec = float64(size) / r.Seconds / 1e6
+		rep.Results = append(rep.Results, r)
+		fmt.Fprintf(os.Stderr, "%-28s %8.0f events/s %7.1f MB/s (%.2fs)\n", sc.name, r.EventsPerSec, r.MBPerSec, r.Seconds)
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
+}
+
+func writeWorkload(path string, n int) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	levels := []string{"info", "warn", "debug", "error"}
+	for i := 0; i < n; i++ {
+		if _, err := fmt.Fprintf(f, `{"seq":%d,"level":"%s","service":"checkout","latency_ms":%d.%d,"message":"GET /api/v1/orders/%d 200"}`+"\n",
+			i, levels[i%4], i%500, i%10, i); err != nil {
+			return 0, err
+		}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func runScenario(dir, input, name string, args []string) (result, error) {
+	cfg, err := config.FromArgs(args)
+	if err != nil {
+		return result{}, err
+	}
+	outDir := filepath.Join(dir, name+"-out")
+	for _, o := range cfg.Outputs {
+		if o.Plugin() == "file" {
+			o.Props = append(o.Props, config.Prop{Key: "path", Value: outDir}, config.Prop{Key: "mkdir", Value: "on"})
+		}
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return result{}, err
+	}
+	defer f.Close()
+	saved := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = saved }()
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	defer devnull.Close()
+	start := time.Now()
+	err = app.Run(context.Background(), app.Options{
+		Config: cfg, Registry: all.Registry(), StoragePath: filepath.Join(dir, name+"-state"),
+		LogLevel: "warn", Stderr: devnull,
+	})
+	return result{Name: name, Seconds: time.Since(start).Seconds()}, err
+}
