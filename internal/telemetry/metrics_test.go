@@ -128,8 +128,8 @@ func TestGaugeAndCounter(t *testing.T) {
 
 func TestGetOrCreateSameInstance(t *testing.T) {
 	r := NewRegistry("v")
-	if r.Input("a") != r.Input("a") || r.Filter("a") != r.Filter("a") ||
-		r.Output("a") != r.Output("a") || r.Stage("a") != r.Stage("a") {
+	in, f, o, st := r.Input("a"), r.Filter("a"), r.Output("a"), r.Stage("a")
+	if in != r.Input("a") || f != r.Filter("a") || o != r.Output("a") || st != r.Stage("a") {
 		t.Fatal("get-or-create returned different pointers for the same name")
 	}
 	if r.Input("a") == r.Input("b") {
