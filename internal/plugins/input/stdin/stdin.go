@@ -1,0 +1,400 @@
+// Package stdin is Fluent Bit's stdin input: it reads a stream of JSON
+// values from the standard input until end of file.
+//
+// Without a parser, as plugins/in_stdin/in_stdin.c does, the input is a
+// stream of JSON values, separated by any whitespace or nothing, each of
+// which may span lines:
+//
+//   - an object becomes the body of a record stamped with the time it is read;
+//   - an array must be an event, [TIME, BODY] or [[TIME, METADATA], BODY]
+//     with TIME a number of seconds (integer or fractional); it keeps its
+//     time and metadata;
+//   - any other value is logged ("invalid record found, it's not a JSON map
+//     or array") and dropped.
+//
+// Text that is not JSON is not wrapped into a record: it is logged ("invalid
+// JSON message, skipping") and dropped. Upstream drops its whole read buffer
+// at that point, which may hold valid values read in the same read(2); Floe
+// drops only up to the end of the line the error is on and resumes with the
+// next line, so the result does not depend on how reads split the input.
+//
+// parser: Floe has no parsers yet. A configured parser is reported as not
+// found and the input falls back to JSON (upstream refuses to start).
+//
+// buffer_size (default 16k, at least 16000 bytes as upstream requires) is the
+// size of each read. Unlike upstream, where a value must fit in the buffer, a
+// value may be longer than buffer_size: reads are accumulated until the value
+// is complete, up to 64 MiB (or buffer_size if larger); a longer value is
+// logged and skipped up to the next line.
+//
+// Batching: decoded events are collected and written with one Write of up
+// to 512 KiB; a partial batch is written as soon as no more input is
+// immediately available, so a slow producer's events are not held back. A
+// goroutine does the blocking reads. At end of input the input writes what
+// is left, waits for every write to be stored and returns nil.
+package stdin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/input/internal/receipts"
+)
+
+const (
+	defaultBufferSize = "16k"
+	minBufferSize     = 16000     // upstream DEFAULT_BUF_SIZE
+	maxBatch          = 512 << 10 // write when a batch reaches this size
+	maxValue          = 64 << 20  // longest value kept, unless buffer_size is larger
+)
+
+// Spec describes the stdin input plugin. parser is one of the keys every
+// input takes.
+func Spec() *plugin.Spec {
+	return &plugin.Spec{
+		Kind: plugin.KindInput,
+		Name: "stdin",
+		Desc: "Standard Input",
+		Keys: []plugin.Key{
+			{Name: "buffer_size", Type: plugin.Size, Default: defaultBufferSize,
+				Desc: "size of each read from the standard input (at least 16000 bytes)"},
+		},
+		NewInput: New,
+	}
+}
+
+// Stdin is a configured stdin input.
+type Stdin struct {
+	tag      string
+	log      *slog.Logger
+	in       io.Reader
+	readSize int
+	maxValue int
+	now      func() event.Time
+}
+
+// New builds a stdin input reading os.Stdin.
+func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Input, error) {
+	return newStdin(set, p, os.Stdin)
+}
+
+func newStdin(set plugin.Settings, p *plugin.Props, in io.Reader) (*Stdin, error) {
+	s := &Stdin{tag: p.String("tag"), log: set.Logger, in: in, now: event.Now}
+	if s.tag == "" {
+		s.tag = set.Name
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	size := p.Size("buffer_size")
+	if size < minBufferSize {
+		return nil, p.Errorf("buffer_size", "buffer_size %d must be at least %d bytes", size, minBufferSize)
+	}
+	if size > 1<<30 {
+		return nil, p.Errorf("buffer_size", "buffer_size %d is larger than 1G", size)
+	}
+	s.readSize = int(size)
+	s.maxValue = max(maxValue, s.readSize)
+	if name := p.String("parser"); name != "" {
+		s.log.Error("requested parser not found, reading JSON", "parser", name)
+	}
+	return s, nil
+}
+
+type readResult struct {
+	data []byte
+	err  error
+}
+
+// Run reads until end of input or until ctx ends.
+func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
+	quit := make(chan struct{})
+	defer close(quit)
+	ch := make(chan readResult, 4)
+	free := make(chan []byte, 6)
+	go s.read(ch, free, quit)
+
+	st := &state{s: s, w: w}
+	st.tr.Logger = s.log
+	var readErr error
+	for {
+		var m readResult
+		var ok bool
+		select {
+		case m, ok = <-ch:
+		default:
+			// Nothing more to read right now: decode and write what we have.
+			if st.due() {
+				st.process(false)
+			}
+			if st.records > 0 {
+				if err := st.flush(ctx); err != nil {
+					return st.exit(ctx, err)
+				}
+				continue
+			}
+			select {
+			case m, ok = <-ch:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if !ok {
+			break
+		}
+		if len(m.data) > 0 {
+			st.pending = append(st.pending, m.data...)
+			st.track.feed(st.pending)
+			select {
+			case free <- m.data[:cap(m.data)]:
+			default:
+			}
+			if st.due() {
+				st.process(false)
+			}
+			if len(st.batch) >= maxBatch {
+				if err := st.flush(ctx); err != nil {
+					return st.exit(ctx, err)
+				}
+			}
+		}
+		if m.err != nil {
+			if !errors.Is(m.err, io.EOF) {
+				readErr = m.err
+			}
+			break
+		}
+	}
+	if readErr != nil {
+		s.log.Error("read error, stopping", "error", readErr)
+	} else {
+		s.log.Warn("end of file (stdin closed by remote end)")
+	}
+	st.process(true)
+	if err := st.flush(ctx); err != nil {
+		return st.exit(ctx, err)
+	}
+	_ = st.tr.Wait(ctx)
+	if readErr != nil {
+		return fmt.Errorf("stdin: read: %w", readErr)
+	}
+	return nil
+}
+
+// read feeds ch with what it reads until an error or end of input.
+func (s *Stdin) read(ch chan<- readResult, free chan []byte, quit <-chan struct{}) {
+	defer close(ch)
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+			buf = make([]byte, s.readSize)
+		}
+		n, err := s.in.Read(buf[:s.readSize])
+		if n == 0 && err == nil {
+			continue
+		}
+		select {
+		case ch <- readResult{data: buf[:n], err: err}:
+		case <-quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// state is one Run's decoding state.
+type state struct {
+	s       *Stdin
+	w       plugin.Writer
+	tr      receipts.Tracker
+	pending []byte // input not yet decoded
+	// An incomplete value is scanned again from its start only when the
+	// tracker sees that it may have ended, or, to find syntax errors the
+	// tracker cannot see, once pending has doubled (rescanAt). A value
+	// spanning many reads thus costs linear, not quadratic, time.
+	track    tracker
+	rescanAt int
+	skip     bool   // dropping input up to the next newline
+	conv     []byte // scratch for JSON→MessagePack
+	batch    []byte
+	records  int
+}
+
+// process decodes every complete value in pending. atEOF: the input has ended.
+func (st *state) process(atEOF bool) {
+	b := st.pending
+	off := 0
+	incomplete := 0
+	for {
+		if st.skip {
+			nl := indexNL(b, off)
+			if nl < 0 {
+				off = len(b)
+				if atEOF {
+					st.skip = false
+				}
+				break
+			}
+			off, st.skip = nl+1, false
+		}
+		i := skipWS(b, off)
+		if i >= len(b) {
+			off = i
+			break
+		}
+		end, err := scanValue(b, i, atEOF)
+		if err == errIncomplete {
+			if atEOF {
+				st.s.log.Error("incomplete JSON at end of input, dropped", "bytes", len(b)-i)
+				off = len(b)
+			} else if len(b)-i > st.s.maxValue {
+				st.s.log.Error("JSON value too long, skipping to the next line", "limit", st.s.maxValue)
+				off, st.skip = len(b), true
+			} else {
+				off = i
+				incomplete = len(b) - i
+			}
+			break
+		}
+		var se *syntaxError
+		if errors.As(err, &se) {
+			st.s.log.Debug("invalid JSON message, skipping", "error", err)
+			off, st.skip = se.off, true
+			continue
+		}
+		st.value(b[i:end])
+		off = end
+	}
+	// Keep the undecoded tail at the front of pending.
+	n := copy(st.pending, b[off:])
+	st.pending = st.pending[:n]
+	if cap(st.pending) > 4<<20 && n < cap(st.pending)/4 {
+		st.pending = append([]byte(nil), st.pending...) // release a huge value's buffer
+	}
+	st.rescanAt = 2 * incomplete
+	st.track = tracker{}
+	st.track.feed(st.pending)
+}
+
+// due reports whether process may find something new in pending.
+func (st *state) due() bool {
+	return len(st.pending) > 0 && (st.skip || st.track.candidate || len(st.pending) >= st.rescanAt)
+}
+
+// tracker follows the bracket depth of the input process has not decoded,
+// to tell when a value may have ended.
+type tracker struct {
+	n         int // bytes of pending fed so far
+	depth     int
+	inStr     bool
+	esc       bool
+	candidate bool // a value may end in the bytes fed
+}
+
+// feed follows pending[t.n:].
+func (t *tracker) feed(pending []byte) {
+	for _, c := range pending[t.n:] {
+		if t.inStr {
+			switch {
+			case t.esc:
+				t.esc = false
+			case c == '\\':
+				t.esc = true
+			case c == '"':
+				t.inStr = false
+				if t.depth == 0 {
+					t.candidate = true
+				}
+			case c < 0x20: // invalid in a string: process reports it
+				t.candidate = true
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			t.inStr = true
+		case '{', '[':
+			t.depth++
+		case '}', ']':
+			if t.depth--; t.depth <= 0 {
+				t.depth, t.candidate = 0, true
+			}
+		case ' ', '\t', '\n', '\r':
+		default:
+			if t.depth == 0 { // a top-level scalar or garbage
+				t.candidate = true
+			}
+		}
+	}
+	t.n = len(pending)
+}
+
+func indexNL(b []byte, off int) int {
+	if i := bytes.IndexByte(b[off:], '\n'); i >= 0 {
+		return off + i
+	}
+	return -1
+}
+
+// value turns one JSON value into an event.
+func (st *state) value(js []byte) {
+	var err error
+	st.conv, err = event.AppendFromJSON(st.conv[:0], js)
+	if err != nil {
+		st.s.log.Debug("invalid JSON message, skipping", "error", err)
+		return
+	}
+	b := st.conv
+	switch c := b[0]; {
+	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
+		st.batch = event.AppendRaw(st.batch, st.s.now(), nil, b)
+		st.records++
+	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
+		ev, next, err := event.ParseEvent(b, 0)
+		if err == nil && next != len(b) {
+			err = errors.New("trailing data")
+		}
+		if err != nil {
+			st.s.log.Error("invalid event array, skipping", "error", err)
+			return
+		}
+		st.batch = event.AppendRaw(st.batch, ev.Time, ev.Meta, ev.Body)
+		st.records++
+	default:
+		st.s.log.Error("invalid record found, it's not a JSON map or array")
+	}
+}
+
+// flush writes the batch.
+func (st *state) flush(ctx context.Context) error {
+	if st.records == 0 {
+		return nil
+	}
+	r, err := st.w.Write(ctx, st.s.tag, st.batch, st.records)
+	if err != nil {
+		return err
+	}
+	st.tr.Add(r)
+	st.batch = make([]byte, 0, min(2*len(st.batch), maxBatch+maxBatch/2))
+	st.records = 0
+	return nil
+}
+
+// exit ends Run after a failed write: a cancelled context is a normal stop.
+func (st *state) exit(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("stdin: %w", err)
+}
