@@ -153,6 +153,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	p := &process{plan: plan, svc: svc, stages: stages, log: log, opts: o,
 		metrics: telemetry.NewRegistry(Version)}
+	plan.Telemetry = p.metrics
 	return p.run(ctx)
 }
 

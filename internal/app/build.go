@@ -11,6 +11,7 @@ import (
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/tag"
+	"github.com/floe-io/floe/internal/telemetry"
 )
 
 // Instance is one configured plugin section resolved against its spec.
@@ -41,6 +42,10 @@ type Plan struct {
 	Inputs  []*Instance
 	Filters []*Instance
 	Outputs []*Instance
+
+	// Set by the process before plugins are built.
+	Telemetry *telemetry.Registry
+	Parsers   plugin.Parsers
 }
 
 // Validate checks a configuration against the registry and returns every
@@ -139,9 +144,11 @@ func (p *Plan) Warnings() []string {
 
 func (p *Plan) settings(i *Instance, log *slog.Logger) plugin.Settings {
 	return plugin.Settings{
-		Name:   i.Name,
-		Alias:  i.Alias,
-		Logger: log.With(string(i.Kind), i.Display()),
+		Name:      i.Name,
+		Alias:     i.Alias,
+		Logger:    log.With(string(i.Kind), i.Display()),
+		Telemetry: p.Telemetry,
+		Parsers:   p.Parsers,
 		Service: plugin.Service{
 			Flush:       p.Service.Flush,
 			JSON:        p.Service.JSON,

@@ -46,6 +46,9 @@ func (t Time) Before(u Time) bool {
 }
 
 // AppendMsgpack writes the Fluent EventTime extension (fixext8, type 0).
+// Seconds are written as uint32 (GroupStartSec and GroupEndSec become
+// 0xFFFFFFFF and 0xFFFFFFFE); the caller keeps Sec within 0..2^32-1 (or a
+// group marker) and Nsec below 1e9, as every decoded Time is.
 func (t Time) AppendMsgpack(b []byte) []byte {
 	b = append(b, 0xd7, 0x00)
 	b = binary.BigEndian.AppendUint32(b, uint32(t.Sec))

@@ -388,11 +388,10 @@ func mapValue(b []byte, off, depth int) (Map, int, error) {
 	}
 	m := make(Map, n)
 	for i := range m {
-		k, np, err := value(b, p, depth+1)
-		if err != nil {
+		var np int
+		if m[i].Key, np, err = mapKey(b, p, depth+1); err != nil {
 			return nil, 0, err
 		}
-		m[i].Key = keyString(k)
 		if m[i].Value, p, err = value(b, np, depth+1); err != nil {
 			return nil, 0, err
 		}
@@ -400,19 +399,86 @@ func mapValue(b []byte, off, depth int) (Map, int, error) {
 	return m, p, nil
 }
 
-// keyString turns a map key into the string Floe indexes records by. Records
-// almost always have string keys; other kinds keep a readable text form.
-func keyString(k any) string {
-	switch k := k.(type) {
-	case string:
-		return k
-	case []byte:
-		return string(k)
-	case nil:
-		return "null"
+// mapKey reads a map key as the string Floe indexes records by. Records
+// almost always have string keys; other kinds get a readable text form:
+// their compact JSON, with nested non-string keys written raw as Fluent
+// Bit's msgpack2json does. The text is rendered from the bytes, so its size
+// stays linear in the input (rendering decoded keys again would escape the
+// already-escaped text of inner keys, doubling it at every nesting level).
+func mapKey(b []byte, off, depth int) (string, int, error) {
+	if err := need(b, off, 1); err != nil {
+		return "", 0, err
 	}
-	var buf []byte
-	return string(AppendJSON(buf, k, JSONOptions{}))
+	c := b[off]
+	switch {
+	case c >= 0xa0 && c <= 0xbf, c >= 0xd9 && c <= 0xdb, c >= 0xc4 && c <= 0xc6:
+		k, next, err := value(b, off, depth)
+		if err != nil {
+			return "", 0, err
+		}
+		if bin, ok := k.([]byte); ok {
+			return string(bin), next, nil
+		}
+		return k.(string), next, nil
+	case c == 0xc0:
+		return "null", off + 1, nil
+	}
+	text, next, err := appendKeyText(nil, b, off, depth)
+	if err != nil {
+		return "", 0, err
+	}
+	return string(text), next, nil
+}
+
+// appendKeyText renders the value at off as compact JSON for a map key.
+func appendKeyText(dst, b []byte, off, depth int) ([]byte, int, error) {
+	if depth > maxDepth {
+		return nil, 0, errAt(off, "nesting deeper than %d", maxDepth)
+	}
+	if err := need(b, off, 1); err != nil {
+		return nil, 0, err
+	}
+	c := b[off]
+	switch {
+	case c >= 0x90 && c <= 0x9f, c == 0xdc, c == 0xdd:
+		n, p, err := arrayHeader(b, off)
+		if err != nil {
+			return nil, 0, err
+		}
+		dst = append(dst, '[')
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, p, err = appendKeyText(dst, b, p, depth+1); err != nil {
+				return nil, 0, err
+			}
+		}
+		return append(dst, ']'), p, nil
+	case c >= 0x80 && c <= 0x8f, c == 0xde, c == 0xdf:
+		n, p, err := mapHeader(b, off)
+		if err != nil {
+			return nil, 0, err
+		}
+		dst = append(dst, '{')
+		for i := 0; i < 2*n; i++ {
+			switch {
+			case i%2 == 1:
+				dst = append(dst, ':')
+			case i > 0:
+				dst = append(dst, ',')
+			}
+			if dst, p, err = appendKeyText(dst, b, p, depth+1); err != nil {
+				return nil, 0, err
+			}
+		}
+		return append(dst, '}'), p, nil
+	}
+	v, next, err := value(b, off, depth)
+	if err != nil {
+		return nil, 0, err
+	}
+	return AppendJSON(dst, v, JSONOptions{}), next, nil
 }
 
 // extAt reads an ext value at off and returns its type, payload (aliasing b) and the next offset.

@@ -341,3 +341,38 @@ func TestNonStringKeys(t *testing.T) {
 		t.Errorf("got %#v, want %#v", m, want)
 	}
 }
+
+func TestNestedNonStringKeys(t *testing.T) {
+	// key = {1:"a", "q\"":[true]} → nested non-string keys raw, strings escaped once
+	b := hx(t, "81 82 01 a161 a2 7122 91 c3 c0")
+	m, _, err := Value(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Map{{`{1:"a","q\"":[true]}`, nil}}); !valueEqual(m, want) {
+		t.Errorf("got %#v, want %#v", m, want)
+	}
+}
+
+// TestMapKeyTextIsLinear: maps used as keys of maps used as keys... must not
+// make the key text grow exponentially (a 60-byte input used to need ~1 GB).
+func TestMapKeyTextIsLinear(t *testing.T) {
+	const depth = 300
+	b := bytes.Repeat([]byte{0x81}, depth)
+	b = append(b, 0xa1, '"')
+	b = append(b, bytes.Repeat([]byte{0xc0}, depth)...)
+	v, _, err := Value(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := v.(Map)[0].Key; len(k) > 10*len(b) {
+		t.Errorf("key text is %d bytes for a %d-byte input", len(k), len(b))
+	}
+	it := NewIter(cat(hx(t, "92 01"), b))
+	if !it.Next() {
+		t.Fatal(it.Err())
+	}
+	if _, err := it.Event().Decode(); err != nil {
+		t.Fatal(err)
+	}
+}

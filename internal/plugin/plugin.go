@@ -14,6 +14,7 @@ import (
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/telemetry"
 )
 
 // Kind is the section kind a plugin serves.
@@ -38,6 +39,22 @@ type Settings struct {
 	Alias   string // display name if set
 	Logger  *slog.Logger
 	Service Service
+	// Telemetry is the process's metrics registry, for plugins with metrics
+	// of their own (WASM modules); nil in tests that do not care.
+	Telemetry *telemetry.Registry
+	// Parsers resolves [PARSER] names; nil when none are configured.
+	Parsers Parsers
+}
+
+// Parser turns one line of text into a record, as a Fluent Bit [PARSER]
+// does. A zero time means the parser found none (callers use the current time).
+type Parser interface {
+	Parse(data []byte) (event.Time, event.Map, error)
+}
+
+// Parsers looks parsers up by name.
+type Parsers interface {
+	Lookup(name string) (Parser, bool)
 }
 
 // DisplayName is the alias when set, else the instance name (Fluent Bit's flb_*_name).
