@@ -77,6 +77,20 @@ type Writer interface {
 	Write(ctx context.Context, tag string, data []byte, records int) (Receipt, error)
 }
 
+// Flusher is implemented by a Writer that can close its open chunks at once.
+type Flusher interface {
+	Flush()
+}
+
+// FlushWriter asks w to close its open chunks now, if it can. An input that
+// reached the end of its data calls it before waiting for its receipts, so
+// it does not wait for the next flush tick.
+func FlushWriter(w Writer) {
+	if f, ok := w.(Flusher); ok {
+		f.Flush()
+	}
+}
+
 // Input produces events until its context ends or its source is exhausted.
 type Input interface {
 	Run(ctx context.Context, w Writer) error

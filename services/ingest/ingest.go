@@ -357,3 +357,8 @@ func (r *Receipt) Err() error {
 }
 
 var _ plugin.Writer = (*writer)(nil)
+
+// Flush closes every open chunk now (plugin.Flusher).
+func (w *writer) Flush() { w.s.sealAll() }
+
+var _ plugin.Flusher = (*writer)(nil)

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/floe-io/floe/internal/app"
@@ -53,7 +55,19 @@ var scenarios = []struct {
 func main() {
 	out := flag.String("out", "bench/results.json", "where to write the JSON report")
 	events := flag.Int("events", 300000, "events per scenario")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of all scenarios here")
+	only := flag.String("scenario", "", "run only this scenario")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	dir, err := os.MkdirTemp("", "floe-bench-")
 	if err != nil {
@@ -69,9 +83,13 @@ func main() {
 		CPUs: runtime.NumCPU(), Version: app.Version,
 		Workload: fmt.Sprintf("%d JSON lines of ~%d bytes (5 fields) on stdin", *events, size/int64(*events))}
 	for _, sc := range scenarios {
+		if *only != "" && sc.name != *only {
+			continue
+		}
 		r, err := runScenario(dir, input, sc.name, sc.args)
 		if err != nil {
-			log.Fatalf("%s: %v", sc.name, err)
+			log.Printf("%s: %v", sc.name, err)
+			return
 		}
 		r.Events, r.InputBytes = *events, size
 		r.EventsPerSec = float64(*events) / r.Seconds
@@ -90,11 +108,12 @@ func main() {
 }
 
 func writeWorkload(path string, n int) (int64, error) {
-	f, err := os.Create(path)
+	fh, err := os.Create(path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer fh.Close()
+	f := bufio.NewWriter(fh)
 	levels := []string{"info", "warn", "debug", "error"}
 	for i := 0; i < n; i++ {
 		if _, err := fmt.Fprintf(f, `{"seq":%d,"level":"%s","service":"checkout","latency_ms":%d.%d,"message":"GET /api/v1/orders/%d 200"}`+"\n",
@@ -102,7 +121,10 @@ func writeWorkload(path string, n int) (int64, error) {
 			return 0, err
 		}
 	}
-	st, err := f.Stat()
+	if err := f.Flush(); err != nil {
+		return 0, err
+	}
+	st, err := fh.Stat()
 	if err != nil {
 		return 0, err
 	}

@@ -228,6 +228,7 @@ func (d *Dummy) Run(ctx context.Context, w plugin.Writer) error {
 		}
 		return err
 	}
+	plugin.FlushWriter(w)
 	_ = r.tr.Wait(ctx) // a cancelled context ends the wait: nothing more to do
 	return nil
 }

@@ -181,6 +181,7 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 	if err := st.flush(ctx); err != nil {
 		return st.exit(ctx, err)
 	}
+	plugin.FlushWriter(w)
 	_ = st.tr.Wait(ctx)
 	if readErr != nil {
 		return fmt.Errorf("stdin: read: %w", readErr)
