@@ -23,6 +23,7 @@ const usage = `Floe — a Fluent Bit compatible telemetry pipeline over NATS Jet
 Usage:
   floe run [-c FILE] [--stage=STAGES] [options] [shorthand]
   floe validate -c FILE            report every configuration problem, exit 1 if any
+  floe dlq list|show|replay|purge  inspect and resend dead letters (floe dlq for details)
   floe plugins                     list built-in plugins
   floe version
   floe [-c FILE] [shorthand]       same as 'floe run' (Fluent Bit style)
@@ -59,6 +60,9 @@ type cli struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "dlq" {
+		return runDLQ(args[1:], stdout, stderr)
+	}
 	c, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "floe: %v\n\n%s", err, usage)
