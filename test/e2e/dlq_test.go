@@ -87,7 +87,7 @@ func TestDeadLettersReplayAfterSinkIsFixed(t *testing.T) {
 		t.Fatalf("after replay the sink has %d records, want %d", got, n)
 	}
 	after := startFloe(t, "dlq list", nil, "dlq", "list", "-c", cfg)
-	if err := after.wait(30*time.Second); err != nil || !strings.Contains(after.stdout.String(), "0 dead letter(s)") {
+	if err := after.wait(30 * time.Second); err != nil || !strings.Contains(after.stdout.String(), "0 dead letter(s)") {
 		t.Fatalf("letters left after replay: %v\n%s", err, after.stdout.String())
 	}
 }
