@@ -24,6 +24,7 @@ Usage:
   floe run [-c FILE] [--stage=STAGES] [options] [shorthand]
   floe validate -c FILE            report every configuration problem, exit 1 if any
   floe dlq list|show|replay|purge  inspect and resend dead letters (floe dlq for details)
+  floe healthcheck [--url URL]     probe a stage's /api/v1/ready (for images without curl)
   floe plugins                     list built-in plugins
   floe version
   floe [-c FILE] [shorthand]       same as 'floe run' (Fluent Bit style)
@@ -62,6 +63,9 @@ type cli struct {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "dlq" {
 		return runDLQ(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return runHealthcheck(args[1:], stdout, stderr)
 	}
 	c, err := parseArgs(args)
 	if err != nil {
