@@ -261,13 +261,14 @@ func (p *process) startNATS() error {
 	} else if _, set := p.plan.Config.Service.Get("nats.listen"); set || p.opts.NATSListen != "" {
 		listen = p.svc.NATSListen
 	}
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log})
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log,
+		ServerName: p.svc.ServerName, ClusterName: p.svc.ClusterName, ClusterListen: p.svc.ClusterListen, Routes: p.svc.Routes})
 	if err != nil {
 		return err
 	}
 	p.srv = srv
 	if listen != "" {
-		p.log.Info("nats server listening", "addr", srv.Addr(), "storage", dir)
+		p.log.Info("nats server listening", "addr", srv.Addr(), "storage", dir, "cluster", p.svc.ClusterListen)
 	} else {
 		p.log.Info("embedded nats server started", "storage", dir)
 	}

@@ -32,8 +32,12 @@ type Service struct {
 	Replicas          int
 	DedupWindow       time.Duration
 
-	NATS       jsx.ConnectOptions
-	NATSListen string
+	NATS          jsx.ConnectOptions
+	NATSListen    string
+	ServerName    string
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
 
 	SchedulerBase time.Duration
 	SchedulerCap  time.Duration
@@ -97,6 +101,10 @@ var serviceKeys = []plugin.Key{
 	{Name: "nats.tls.crt_file"},
 	{Name: "nats.tls.key_file"},
 	{Name: "nats.listen", Default: "127.0.0.1:4222"},
+	{Name: "nats.server_name"},
+	{Name: "nats.cluster.name", Default: "floe"},
+	{Name: "nats.cluster.listen"},
+	{Name: "nats.cluster.routes", Multi: true, Desc: "comma separated nats-route://host:port; may repeat"},
 	{Name: "filter.workers", Type: plugin.Int, Default: "2"},
 	{Name: "router.workers", Type: plugin.Int, Default: "2"},
 }
@@ -174,6 +182,10 @@ func ParseService(s *config.Section) (*Service, error) {
 		Replicas:      svcInt(s, "storage.replicas"),
 		DedupWindow:   svcSeconds(s, "storage.dedup_window"),
 		NATSListen:    svcString(s, "nats.listen"),
+		ServerName:    svcString(s, "nats.server_name"),
+		ClusterName:   svcString(s, "nats.cluster.name"),
+		ClusterListen: svcString(s, "nats.cluster.listen"),
+		Routes:        splitList(s.GetAll("nats.cluster.routes")),
 		SchedulerBase: svcSeconds(s, "scheduler.base"),
 		SchedulerCap:  svcSeconds(s, "scheduler.cap"),
 		JSON: event.JSONOptions{
@@ -223,4 +235,17 @@ func RetryLimit(v string) (int, bool) {
 		return 1, false
 	}
 	return n, true
+}
+
+// splitList flattens repeated, comma separated values.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	return out
 }

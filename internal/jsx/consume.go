@@ -30,7 +30,7 @@ type ConsumeOptions struct {
 	FilterSubjects []string
 	Workers        int           // concurrent handlers; default 1
 	MaxAckPending  int           // default 4 × Workers
-	AckWait        time.Duration // default 30s
+	AckWait        time.Duration // default 10s; long handlers send InProgress
 	// RetryLimit is how many times a failing message is retried before it is
 	// dead-lettered; negative means without limit.
 	RetryLimit int
@@ -71,7 +71,7 @@ func (o *ConsumeOptions) defaults() {
 		o.MaxAckPending = 4 * o.Workers
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = 30 * time.Second
+		o.AckWait = 10 * time.Second
 	}
 	if o.Backoff == nil {
 		o.Backoff = FullJitter(time.Second, time.Minute)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,9 +25,13 @@ type Options struct {
 	Listen string
 	// MaxPayload bounds one message; 0 means 8 MiB, room for Floe's chunks.
 	MaxPayload int32
-	// ServerName names the server (required for clustering later).
+	// ServerName names the server; every node of a cluster needs its own.
 	ServerName string
-	Logger     *slog.Logger
+	// Cluster joins a NATS cluster when ClusterListen is set.
+	ClusterName   string
+	ClusterListen string   // host:port for routes from other nodes
+	Routes        []string // nats-route://host:port of the other nodes
+	Logger        *slog.Logger
 }
 
 // Server is a running embedded nats-server.
@@ -80,6 +85,31 @@ func Start(o Options) (*Server, error) {
 			p = -1 // nats-server's "pick a free port"
 		}
 		sopts.Host, sopts.Port = host, p
+	}
+	if o.ClusterListen != "" {
+		host, port, err := net.SplitHostPort(o.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("nats: cluster listen address %q: %w", o.ClusterListen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("nats: cluster listen port %q: %w", port, err)
+		}
+		if o.ServerName == "" {
+			return nil, fmt.Errorf("nats: a clustered server needs nats.server_name")
+		}
+		name := o.ClusterName
+		if name == "" {
+			name = "floe"
+		}
+		sopts.Cluster = server.ClusterOpts{Name: name, Host: host, Port: p}
+		if len(o.Routes) > 0 {
+			routes := server.RoutesFromStr(strings.Join(o.Routes, ","))
+			if len(routes) != len(o.Routes) {
+				return nil, fmt.Errorf("nats: invalid cluster routes %q", strings.Join(o.Routes, ","))
+			}
+			sopts.Routes = routes
+		}
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
