@@ -210,11 +210,9 @@ func (p *process) run(ctx context.Context) (err error) {
 			Listen: p.svc.HTTPListen, Port: p.svc.HTTPPort, HealthCheck: p.svc.HealthCheck,
 			Health: p.svc.Health, Ready: p.readiness, Logger: p.log,
 		})
-		addr, err := httpSrv.Start()
-		if err != nil {
+		if _, err := httpSrv.Start(); err != nil {
 			return fmt.Errorf("http_server: %w", err)
 		}
-		p.log.Info("http server listening", "addr", addr)
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -482,7 +480,8 @@ func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		inputs = append(inputs, ingest.Input{Name: i.Display(), Tag: i.Tag, Input: in, Metrics: p.metrics.Input(i.Display())})
+		inputs = append(inputs, ingest.Input{Name: i.Display(), Tag: i.Tag, Input: in, Metrics: p.metrics.Input(i.Display()),
+			MemBufLimit: i.Props.Size("mem_buf_limit")})
 	}
 	return ingest.New(p.js, ingest.Config{
 		Inputs: inputs, Flush: p.svc.Flush, Grace: p.svc.Grace, Logger: p.log.With("stage", StageIngest),

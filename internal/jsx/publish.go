@@ -99,6 +99,9 @@ var errDone = errors.New("done")
 // ErrStreamFull means the target stream refused new data (its byte limit with discard-new).
 var ErrStreamFull = errors.New("stream full")
 
+// IsStreamFull reports whether a publish failed because the stream is at its limit.
+func IsStreamFull(err error) bool { return errors.Is(err, ErrStreamFull) || isStreamFull(err) }
+
 func isStreamFull(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {

@@ -72,7 +72,13 @@ type Receipt interface {
 }
 
 // Writer is ingest's side of an input: it takes encoded events for one tag.
-// Write blocks while the pipeline applies backpressure.
+//
+// Backpressure contract: Write blocks while the pipeline is paused (FLOE_IN
+// full, or the input's mem_buf_limit reached) and returns when it resumes,
+// so an input that simply calls Write stops reading its source meanwhile
+// (stdin's writer blocks, dummy stops generating). Inputs that must answer
+// their clients instead of blocking (HTTP: 503 with Retry-After) also
+// implement Pauser.
 type Writer interface {
 	Write(ctx context.Context, tag string, data []byte, records int) (Receipt, error)
 }
@@ -89,6 +95,13 @@ func FlushWriter(w Writer) {
 	if f, ok := w.(Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Pauser is implemented by inputs that refuse new data while paused instead
+// of blocking in Write (Fluent Bit's pause/resume callbacks).
+type Pauser interface {
+	Pause()
+	Resume()
 }
 
 // Input produces events until its context ends or its source is exhausted.

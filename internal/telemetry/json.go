@@ -63,8 +63,16 @@ func (r *Registry) MetricsJSON() []byte {
 		b = kv(b, "dead_letters", e.m.DeadLetters.Load(), false)
 		b = kv(b, "unmatched", e.m.Unmatched.Load(), false)
 		b = kv(b, "unmatched_records", e.m.UnmatchedRecords.Load(), false)
-		b = append(b, `,"pending":`...)
-		b = strconv.AppendInt(b, e.m.Pending.Load(), 10)
+		b = kv(b, "duplicates", e.m.Duplicates.Load(), false)
+		for _, g := range []struct {
+			k string
+			v int64
+		}{{"pending", e.m.Pending.Load()}, {"paused_inputs", e.m.Paused.Load()}, {"stream_depth", e.m.Depth.Load()}, {"dlq_depth", e.m.DLQDepth.Load()}} {
+			b = append(b, `,"`...)
+			b = append(b, g.k...)
+			b = append(b, `":`...)
+			b = strconv.AppendInt(b, g.v, 10)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `},"filter":{`...)

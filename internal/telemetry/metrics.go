@@ -99,6 +99,10 @@ type StageMetrics struct {
 	Unmatched        Counter // chunks that matched no route
 	UnmatchedRecords Counter // records in those chunks
 	Pending          Gauge   // messages/chunks currently in flight or queued
+	Duplicates       Counter // publishes JetStream dropped as duplicates (redelivered work)
+	Paused           Gauge   // inputs currently paused by backpressure (ingest)
+	Depth            Gauge   // messages waiting in the stage's input stream
+	DLQDepth         Gauge   // messages on the dead-letter stream
 }
 
 type entry[T any] struct {

@@ -47,6 +47,10 @@ const (
 	MetricStageUnmatched        = "floe_stage_unmatched_total"
 	MetricStageUnmatchedRecords = "floe_stage_unmatched_records_total"
 	MetricStagePending          = "floe_stage_pending"
+	MetricStageDuplicates       = "floe_stage_duplicates_total"
+	MetricStagePaused           = "floe_stage_paused_inputs"
+	MetricStageDepth            = "floe_stage_stream_depth"
+	MetricStageDLQDepth         = "floe_dlq_depth"
 )
 
 type counterDesc[T any] struct {
@@ -65,6 +69,7 @@ type collector struct {
 	outputs []counterDesc[OutputMetrics]
 	stages  []counterDesc[StageMetrics]
 	pending *prometheus.Desc
+	gauges  []gaugeDesc
 	uptime  *prometheus.Desc
 	startT  *prometheus.Desc
 	build   *prometheus.Desc
@@ -107,6 +112,12 @@ func (r *Registry) Collector() prometheus.Collector {
 			cdesc(MetricStageDeadLetters, "Number of messages dead-lettered by the stage.", s, func(m *StageMetrics) *Counter { return &m.DeadLetters }),
 			cdesc(MetricStageUnmatched, "Number of chunks that matched no route.", s, func(m *StageMetrics) *Counter { return &m.Unmatched }),
 			cdesc(MetricStageUnmatchedRecords, "Number of records in chunks that matched no route.", s, func(m *StageMetrics) *Counter { return &m.UnmatchedRecords }),
+			cdesc(MetricStageDuplicates, "Number of publishes JetStream dropped as duplicates.", s, func(m *StageMetrics) *Counter { return &m.Duplicates }),
+		},
+		gauges: []gaugeDesc{
+			{prometheus.NewDesc(MetricStagePaused, "Number of inputs paused by backpressure.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.Paused }},
+			{prometheus.NewDesc(MetricStageDepth, "Number of messages waiting in the stage's input stream.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.Depth }},
+			{prometheus.NewDesc(MetricStageDLQDepth, "Number of messages on the dead-letter stream.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.DLQDepth }},
 		},
 		pending: prometheus.NewDesc(MetricStagePending, "Number of messages pending in the stage.", []string{s}, nil),
 		uptime:  prometheus.NewDesc(MetricUptime, "Number of seconds that Floe has been running.", []string{"hostname"}, nil),
@@ -129,6 +140,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d.d
 	}
 	ch <- c.pending
+	for _, g := range c.gauges {
+		ch <- g.d
+	}
 	ch <- c.uptime
 	ch <- c.startT
 	ch <- c.build
@@ -150,10 +164,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.stages, l.stages)
 	for _, e := range l.stages {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(e.m.Pending.Load()), e.name)
+		for _, g := range c.gauges {
+			ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.get(e.m).Load()), e.name)
+		}
 	}
 	host := c.r.hostname
 	start := float64(c.r.start.Unix())
 	ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.CounterValue, float64(int64(c.r.Uptime().Seconds())), host)
 	ch <- prometheus.MustNewConstMetric(c.startT, prometheus.GaugeValue, start, host)
 	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, start, host, c.r.version, runtime.GOOS, edition)
+}
+
+type gaugeDesc struct {
+	d   *prometheus.Desc
+	get func(*StageMetrics) *Gauge
 }

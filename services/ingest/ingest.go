@@ -33,6 +33,9 @@ type Input struct {
 	Tag     string // default tag
 	Input   plugin.Input
 	Metrics *telemetry.InputMetrics
+	// MemBufLimit pauses this input while this many bytes it wrote are not
+	// yet stored (Fluent Bit's mem_buf_limit); 0 = no limit.
+	MemBufLimit int64
 }
 
 // Config configures the ingest stage.
@@ -56,6 +59,9 @@ type Service struct {
 	log   *slog.Logger
 	runID string
 	seq   atomic.Uint64
+
+	gateMu sync.Mutex
+	paused chan struct{} // non-nil while inputs are paused; closed on resume
 
 	mu    sync.Mutex
 	open  map[string]*openChunk
@@ -122,7 +128,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancelDrain()
 
 	var pipe sync.WaitGroup
-	inflight := make(chan *pendingPub, 64)
+	inflight := make(chan *pendingPub, 16)
 	pipe.Add(2)
 	go func() { defer pipe.Done(); s.send(drainCtx, inflight) }()
 	go func() { defer pipe.Done(); s.confirm(drainCtx, inflight) }()
@@ -136,7 +142,7 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &writer{s: s, in: in}
+			w := &writer{s: s, in: in, gate: &memGate{limit: in.MemBufLimit}}
 			if err := in.Input.Run(ctx, w); err != nil && ctx.Err() == nil {
 				errs[i] = fmt.Errorf("input %s: %w", in.Name, err)
 				s.log.Error("input stopped", "input", in.Name, "error", err)
@@ -224,8 +230,7 @@ func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			s.log.Debug("publish failed, retrying", "tag", p.sc.c.Tag, "error", err)
-			err = s.pub.Publish(ctx, jsx.InSubject(p.sc.c.Tag), p.sc.c)
+			err = s.republish(ctx, p.sc.c, err)
 		}
 		if err != nil {
 			s.log.Error("chunk not stored", "tag", p.sc.c.Tag, "records", p.sc.c.Records, "error", err)
@@ -238,13 +243,98 @@ func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 	}
 }
 
+// republish retries a chunk whose publish failed until it is stored or ctx
+// ends. While FLOE_IN is full the inputs are paused; they resume as soon as
+// a chunk is stored again.
+func (s *Service) republish(ctx context.Context, c *chunk.Chunk, err error) error {
+	delay := 50 * time.Millisecond
+	for err != nil {
+		if jsx.IsStreamFull(err) {
+			s.pause("FLOE_IN is full")
+		} else {
+			s.log.Debug("publish failed, retrying", "tag", c.Tag, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last publish error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		if delay < 250*time.Millisecond {
+			delay *= 2
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = s.js.PublishMsg(pctx, chunk.ToMsg(jsx.InSubject(c.Tag), c))
+		cancel()
+	}
+	s.resume()
+	return nil
+}
+
+// pause stops every input's writes (they block in Write) and tells inputs
+// that can refuse their clients instead (plugin.Pauser).
+func (s *Service) pause(reason string) {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	if s.paused != nil {
+		return
+	}
+	s.paused = make(chan struct{})
+	s.log.Warn("inputs paused", "reason", reason)
+	s.stats.Paused.Set(int64(len(s.cfg.Inputs)))
+	for _, in := range s.cfg.Inputs {
+		if p, ok := in.Input.(plugin.Pauser); ok {
+			p.Pause()
+		}
+	}
+}
+
+func (s *Service) resume() {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	if s.paused == nil {
+		return
+	}
+	close(s.paused)
+	s.paused = nil
+	s.log.Info("inputs resumed")
+	s.stats.Paused.Set(0)
+	for _, in := range s.cfg.Inputs {
+		if p, ok := in.Input.(plugin.Pauser); ok {
+			p.Resume()
+		}
+	}
+}
+
+// waitOpen blocks while the inputs are paused.
+func (s *Service) waitOpen(ctx context.Context) error {
+	s.gateMu.Lock()
+	ch := s.paused
+	s.gateMu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // writer is the plugin.Writer an input writes through.
 type writer struct {
-	s  *Service
-	in Input
+	s    *Service
+	in   Input
+	gate *memGate
 }
 
 func (w *writer) Write(ctx context.Context, t string, data []byte, records int) (plugin.Receipt, error) {
+	if err := w.s.waitOpen(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.gate.acquire(ctx, len(data)); err != nil {
+		return nil, err
+	}
 	if t == "" {
 		t = w.in.Tag
 	}
@@ -253,7 +343,61 @@ func (w *writer) Write(ctx context.Context, t string, data []byte, records int) 
 		w.in.Metrics.Bytes.Add(uint64(len(data)))
 	}
 	w.s.stats.RecordsIn.Add(uint64(records))
-	return w.s.append(ctx, t, data, records)
+	r, err := w.s.append(ctx, t, data, records)
+	if err != nil {
+		w.gate.release(len(data))
+		return nil, err
+	}
+	n := len(data)
+	r.onDone(func() { w.gate.release(n) })
+	return r, nil
+}
+
+// memGate is an input's mem_buf_limit: Write blocks while the bytes written
+// but not yet stored reach the limit (one write may exceed it, as in Fluent
+// Bit). A zero limit never blocks.
+type memGate struct {
+	limit int64
+	mu    sync.Mutex
+	used  int64
+	wake  chan struct{}
+}
+
+func (g *memGate) acquire(ctx context.Context, n int) error {
+	if g == nil || g.limit <= 0 {
+		return nil
+	}
+	for {
+		g.mu.Lock()
+		if g.used < g.limit {
+			g.used += int64(n)
+			g.mu.Unlock()
+			return nil
+		}
+		if g.wake == nil {
+			g.wake = make(chan struct{})
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (g *memGate) release(n int) {
+	if g == nil || g.limit <= 0 {
+		return
+	}
+	g.mu.Lock()
+	g.used -= int64(n)
+	if g.wake != nil && g.used < g.limit {
+		close(g.wake)
+		g.wake = nil
+	}
+	g.mu.Unlock()
 }
 
 // append adds encoded events for tag to its open chunk, splitting at event
@@ -323,6 +467,21 @@ type Receipt struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	err     error
+	after   []func()
+}
+
+// onDone runs f when the receipt resolves (at once if it has).
+func (r *Receipt) onDone(f func()) {
+	r.mu.Lock()
+	select {
+	case <-r.done:
+		r.mu.Unlock()
+		f()
+		return
+	default:
+	}
+	r.after = append(r.after, f)
+	r.mu.Unlock()
 }
 
 func newReceipt() *Receipt {
@@ -342,7 +501,14 @@ func (r *Receipt) release(err error) {
 		r.mu.Unlock()
 	}
 	if r.pending.Add(-1) == 0 {
+		r.mu.Lock()
 		close(r.done)
+		after := r.after
+		r.after = nil
+		r.mu.Unlock()
+		for _, f := range after {
+			f()
+		}
 	}
 }
 
