@@ -381,6 +381,9 @@ func (p *process) runStages(ctx context.Context) error {
 	}
 	p.setReady(nil)
 	p.log.Info("floe started", "version", Version, "stages", strings.Join(p.stageList(), ","))
+	depthCtx, stopDepth := context.WithCancel(ctx)
+	defer stopDepth()
+	go p.pollDepth(depthCtx)
 
 	var finished <-chan struct{}
 	if ing != nil && p.exitsWhenInputsEnd() {
@@ -439,6 +442,47 @@ func (p *process) exitsWhenInputsEnd() bool {
 		}
 	}
 	return true
+}
+
+// pollDepth keeps the stream-depth gauges of the local stages current.
+func (p *process) pollDepth(ctx context.Context) {
+	msgs := func(name string) int64 {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		st, err := p.js.Stream(cctx, name)
+		if err != nil {
+			return 0
+		}
+		return int64(st.CachedInfo().State.Msgs)
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		dlq := msgs(jsx.StreamDLQ)
+		for _, s := range pipelineStages {
+			if p.stages[s] {
+				p.metrics.Stage(s).DLQDepth.Set(dlq)
+			}
+		}
+		if p.stages[StageFilter] {
+			p.metrics.Stage(StageFilter).Depth.Set(msgs(jsx.StreamIn))
+		}
+		if p.stages[StageRouter] {
+			p.metrics.Stage(StageRouter).Depth.Set(msgs(jsx.StreamFiltered))
+		}
+		if p.stages[StageOutput] {
+			var sum int64
+			for _, o := range p.plan.Outputs {
+				sum += msgs(jsx.OutputStreamName(o.ID))
+			}
+			p.metrics.Stage(StageOutput).Depth.Set(sum)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // waitDrained waits until every stream of the pipeline is empty.

@@ -18,6 +18,9 @@ import (
 // or a redelivery is deduplicated by the server.
 type Publisher struct {
 	js jetstream.JetStream
+	// OnDuplicate, when set, is told about every publish the server dropped
+	// as a duplicate (work redone after a redelivery).
+	OnDuplicate func()
 }
 
 // NewPublisher wraps a JetStream context.
@@ -60,8 +63,11 @@ func (p *Publisher) PublishAll(ctx context.Context, items []Pending) error {
 				continue
 			}
 			select {
-			case <-it.future.Ok():
+			case ack := <-it.future.Ok():
 				it.err = errDone
+				if ack != nil && ack.Duplicate && p.OnDuplicate != nil {
+					p.OnDuplicate()
+				}
 			case err := <-it.future.Err():
 				it.future, it.err = nil, err
 				failed = err

@@ -50,7 +50,9 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
 	}
-	return &Service{cfg: cfg, js: js, pub: jsx.NewPublisher(js)}
+	pub := jsx.NewPublisher(js)
+	pub.OnDuplicate = func() { cfg.Metrics.Duplicates.Add(1) }
+	return &Service{cfg: cfg, js: js, pub: pub}
 }
 
 // Run consumes until ctx ends.
