@@ -109,6 +109,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.opts.Config = cfg
 	c.opts.Registry = reg
 	c.opts.Stderr = stderr
+	if c.cfgFile != "" {
+		c.opts.Reload = func() (*config.Config, error) { return loadConfig(c) }
+	}
 	if err := app.Run(ctx, c.opts); err != nil {
 		printConfigError(stderr, err)
 		return 1

@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +57,9 @@ type Options struct {
 	HTTPPort    string   // overrides [SERVICE] http_port (and turns the server on)
 	LogLevel    string   // overrides [SERVICE] log_level
 	Stderr      io.Writer
+	// Reload re-reads the configuration for hot reload (SIGHUP, POST
+	// /api/v2/reload with hot_reload on); nil when it cannot be re-read.
+	Reload func() (*config.Config, error)
 }
 
 // StageSet is the parsed --stage value.
@@ -152,8 +157,23 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn(w)
 	}
 	p := &process{plan: plan, svc: svc, stages: stages, log: log, opts: o,
-		metrics: telemetry.NewRegistry(Version)}
+		metrics: telemetry.NewRegistry(Version), reloadCh: make(chan *Plan, 1)}
 	plan.Telemetry = p.metrics
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := p.requestReload(); err != nil {
+					p.log.Error("reload refused; the running configuration stays", "error", err)
+				}
+			}
+		}
+	}()
 	return p.run(ctx)
 }
 
@@ -171,6 +191,50 @@ type process struct {
 
 	readyMu sync.Mutex
 	ready   error
+
+	reloadCh chan *Plan
+}
+
+// requestReload validates the configuration anew and, when it is good, has
+// the stages restart with it. A bad configuration is refused and the
+// running one stays.
+func (p *process) requestReload() error {
+	if !p.svc.HotReload {
+		return errors.New("hot_reload is off in [SERVICE]")
+	}
+	if p.opts.Reload == nil {
+		return errors.New("the configuration was not read from a file")
+	}
+	cfg, err := p.opts.Reload()
+	if err != nil {
+		return fmt.Errorf("read configuration: %w", err)
+	}
+	plan, err := Validate(cfg, p.opts.Registry)
+	if err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	plan.Telemetry = p.metrics
+	select {
+	case <-p.reloadCh: // a newer request replaces one not yet applied
+	default:
+	}
+	p.reloadCh <- plan
+	p.log.Info("reload accepted", "inputs", len(plan.Inputs), "filters", len(plan.Filters), "outputs", len(plan.Outputs))
+	return nil
+}
+
+// applyPlan switches to a reloaded plan. The NATS connection, embedded
+// server and HTTP server keep running; their settings change only on restart.
+func (p *process) applyPlan(plan *Plan) {
+	old := p.svc
+	svc := plan.Service
+	svc.NATS, svc.NATSListen, svc.StoragePath = old.NATS, old.NATSListen, old.StoragePath
+	svc.HTTPServer, svc.HTTPListen, svc.HTTPPort, svc.HotReload = old.HTTPServer, old.HTTPListen, old.HTTPPort, old.HotReload
+	svc.LogLevel, svc.LogFile, svc.LogFormat = old.LogLevel, old.LogFile, old.LogFormat
+	p.plan, p.svc = plan, svc
+	for _, w := range plan.Warnings() {
+		p.log.Warn(w)
+	}
 }
 
 func (p *process) setReady(err error) {
@@ -206,10 +270,14 @@ func (p *process) run(ctx context.Context) (err error) {
 	}
 	var httpSrv *telemetry.Server
 	if p.svc.HTTPServer {
-		httpSrv = telemetry.NewServer(p.metrics, telemetry.ServerOptions{
+		opts := telemetry.ServerOptions{
 			Listen: p.svc.HTTPListen, Port: p.svc.HTTPPort, HealthCheck: p.svc.HealthCheck,
 			Health: p.svc.Health, Ready: p.readiness, Logger: p.log,
-		})
+		}
+		if p.svc.HotReload {
+			opts.Reload = p.requestReload
+		}
+		httpSrv = telemetry.NewServer(p.metrics, opts)
 		if _, err := httpSrv.Start(); err != nil {
 			return fmt.Errorf("http_server: %w", err)
 		}
@@ -228,13 +296,20 @@ func (p *process) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer p.nc.Close()
-	if err := jsx.EnsureTopology(ctx, p.js, p.topology()); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	for {
+		if err := jsx.EnsureTopology(ctx, p.js, p.topology()); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
-		return err
+		next, err := p.runStages(ctx)
+		if next == nil || err != nil {
+			return err
+		}
+		p.applyPlan(next)
+		p.log.Info("configuration reloaded")
 	}
-	return p.runStages(ctx)
 }
 
 func (p *process) anyPipelineStage() bool {
@@ -322,8 +397,9 @@ type stageRun struct {
 	err    error
 }
 
-// runStages starts the stages downstream first and stops them upstream first.
-func (p *process) runStages(ctx context.Context) error {
+// runStages starts the stages downstream first and stops them upstream
+// first. It returns a new plan when a reload stopped them.
+func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	// work outlives the stop signal so chunks already being processed finish;
 	// it is cut after the grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -353,7 +429,7 @@ func (p *process) runStages(ctx context.Context) error {
 	if p.stages[StageOutput] {
 		svc, err := p.outputStage(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		watch(start(StageOutput, func(c context.Context) error { return svc.Run(c, work) }))
 	}
@@ -365,7 +441,7 @@ func (p *process) runStages(ctx context.Context) error {
 		svc, err := p.filterStage(ctx)
 		if err != nil {
 			p.stopAll(runs, cancelWork)
-			return err
+			return nil, err
 		}
 		watch(start(StageFilter, func(c context.Context) error { return svc.Run(c, work) }))
 	}
@@ -374,7 +450,7 @@ func (p *process) runStages(ctx context.Context) error {
 		svc, err := p.ingestStage(ctx)
 		if err != nil {
 			p.stopAll(runs, cancelWork)
-			return err
+			return nil, err
 		}
 		ing = svc
 		watch(start(StageIngest, svc.Run))
@@ -390,8 +466,11 @@ func (p *process) runStages(ctx context.Context) error {
 		finished = ing.Done()
 	}
 	var runErr error
+	var next *Plan
 	select {
 	case <-ctx.Done():
+	case next = <-p.reloadCh:
+		p.log.Info("reloading: stopping stages, in-flight chunks stay in their streams")
 	case r := <-failed:
 		runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
 	case <-finished:
@@ -407,7 +486,7 @@ func (p *process) runStages(ctx context.Context) error {
 			runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
 		}
 	}
-	return runErr
+	return next, runErr
 }
 
 // stopAll stops stages in reverse start order (upstream first), each within the grace period.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,7 @@ func (b *syncBuffer) String() string {
 }
 
 type proc struct {
+	stdin  io.WriteCloser // set by startFloePipe
 	t      *testing.T
 	name   string
 	args   []string
@@ -69,6 +71,34 @@ type proc struct {
 	stderr *syncBuffer
 	done   chan struct{}
 	err    error
+}
+
+// startFloePipe runs floe with a pipe on its stdin (p.stdin).
+func startFloePipe(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(floeBin, args...)
+	p.cmd.Dir = repoRoot()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	w, err := p.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("--- %s stderr (tail):\n%s", p.name, tail(p.stderr.String(), 3000))
+		}
+	})
+	return p
 }
 
 // startFloe runs the floe binary with args; it is killed at test end if still running.

@@ -42,6 +42,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
@@ -115,14 +117,13 @@ type readResult struct {
 
 // Run reads until end of input or until ctx ends.
 func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
-	quit := make(chan struct{})
-	defer close(quit)
-	ch := make(chan readResult, 4)
-	free := make(chan []byte, 6)
-	go s.read(ch, free, quit)
+	src := sourceFor(s.in, s.readSize)
+	ch, free := src.ch, src.free
 
-	st := &state{s: s, w: w}
+	st := &state{s: s, w: w, src: src}
 	st.tr.Logger = s.log
+	st.pending, st.skip = src.takeCarry()
+	st.track.feed(st.pending)
 	var readErr error
 	for {
 		var m readResult
@@ -143,7 +144,7 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 			select {
 			case m, ok = <-ch:
 			case <-ctx.Done():
-				return nil
+				return st.stop(ctx, src)
 			}
 		}
 		if !ok {
@@ -189,34 +190,91 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 	return nil
 }
 
+// source owns the reads of one reader for the whole process, so that an
+// instance started by a hot reload continues exactly where the stopped one
+// left off: nothing read from stdin is lost between them.
+type source struct {
+	ch    chan readResult
+	free  chan []byte
+	mu    sync.Mutex
+	carry []byte // read by a stopped instance but not yet decoded
+	skip  bool
+}
+
+var (
+	sourcesMu sync.Mutex
+	sources   = map[io.Reader]*source{}
+)
+
+func sourceFor(r io.Reader, readSize int) *source {
+	sourcesMu.Lock()
+	defer sourcesMu.Unlock()
+	if src, ok := sources[r]; ok {
+		return src
+	}
+	src := &source{ch: make(chan readResult, 4), free: make(chan []byte, 6)}
+	sources[r] = src
+	go src.read(r, readSize)
+	return src
+}
+
+func (src *source) takeCarry() ([]byte, bool) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	b, skip := src.carry, src.skip
+	src.carry, src.skip = nil, false
+	return b, skip
+}
+
 // read feeds ch with what it reads until an error or end of input.
-func (s *Stdin) read(ch chan<- readResult, free chan []byte, quit <-chan struct{}) {
-	defer close(ch)
+func (src *source) read(in io.Reader, readSize int) {
+	defer close(src.ch)
 	for {
 		var buf []byte
 		select {
-		case buf = <-free:
+		case buf = <-src.free:
 		default:
-			buf = make([]byte, s.readSize)
+			buf = make([]byte, readSize)
 		}
-		n, err := s.in.Read(buf[:s.readSize])
+		if cap(buf) < readSize {
+			buf = make([]byte, readSize)
+		}
+		n, err := in.Read(buf[:readSize])
 		if n == 0 && err == nil {
 			continue
 		}
-		select {
-		case ch <- readResult{data: buf[:n], err: err}:
-		case <-quit:
-			return
-		}
+		src.ch <- readResult{data: buf[:n], err: err}
 		if err != nil {
 			return
 		}
 	}
 }
 
+// stop ends a Run cut short (shutdown, hot reload): complete values already
+// read are written and waited for, and the undecoded rest is handed back to
+// the source for the next instance.
+func (st *state) stop(ctx context.Context, src *source) error {
+	st.process(false)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if st.records > 0 {
+		if err := st.flush(wctx); err != nil {
+			st.s.log.Error("events read before stopping were not written", "error", err)
+		}
+	}
+	plugin.FlushWriter(st.w)
+	_ = st.tr.Wait(wctx)
+	src.mu.Lock()
+	src.carry = append(src.carry, st.pending...)
+	src.skip = st.skip
+	src.mu.Unlock()
+	return nil
+}
+
 // state is one Run's decoding state.
 type state struct {
 	s       *Stdin
+	src     *source
 	w       plugin.Writer
 	tr      receipts.Tracker
 	pending []byte // input not yet decoded
@@ -395,7 +453,7 @@ func (st *state) flush(ctx context.Context) error {
 // exit ends Run after a failed write: a cancelled context is a normal stop.
 func (st *state) exit(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return nil
+		return st.stop(ctx, st.src)
 	}
 	return fmt.Errorf("stdin: %w", err)
 }

@@ -346,3 +346,44 @@ func TestScanValue(t *testing.T) {
 		}
 	}
 }
+
+// A stopped instance (shutdown or hot reload) hands what it read but did not
+// decode to the next instance on the same reader: nothing read is lost.
+func TestNextInstanceContinuesWhereStoppedOneLeftOff(t *testing.T) {
+	pr, pw := io.Pipe()
+	first, _ := newTest(t, pr)
+	w1 := &fakeWriter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx, w1) }()
+	// One complete value and half of the next.
+	if _, err := io.WriteString(pw, `{"n":1}`+"\n"+`{"n":`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second, _ := newTest(t, pr)
+	w2 := &fakeWriter{}
+	done2 := make(chan []event.Event, 1)
+	go func() { done2 <- runAll(t, second, w2) }()
+	if _, err := io.WriteString(pw, "2}\n"+`{"n":3}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	got2 := <-done2
+	got1, err := w1.events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []any
+	for _, ev := range append(got1, got2...) {
+		v, _ := ev.Body.Get("n")
+		ns = append(ns, v)
+	}
+	if len(ns) != 3 || ns[0] != int64(1) || ns[1] != int64(2) || ns[2] != int64(3) {
+		t.Fatalf("records across the two instances: %v, want [1 2 3]", ns)
+	}
+}
