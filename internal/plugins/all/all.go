@@ -11,6 +11,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
+	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 )
@@ -25,6 +26,7 @@ func Registry() *plugin.Registry {
 		recordmodifier.Spec(),
 		stdout.Spec(),
 		file.Spec(),
+		httpout.Spec(),
 		null.Spec(),
 		counter.Spec(),
 	)
