@@ -5,15 +5,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/floe-io/floe/internal/app"
@@ -97,6 +103,20 @@ func main() {
 		rep.Results = append(rep.Results, r)
 		fmt.Fprintf(os.Stderr, "%-28s %8.0f events/s %7.1f MB/s (%.2fs)\n", sc.name, r.EventsPerSec, r.MBPerSec, r.Seconds)
 	}
+	if *only == "" || strings.HasPrefix(*only, "isolation") {
+		for _, stalled := range []bool{false, true} {
+			r, err := isolation(dir, input, *events, stalled)
+			if err != nil {
+				log.Printf("isolation: %v", err)
+				continue
+			}
+			r.Events, r.InputBytes = *events, size
+			r.EventsPerSec = float64(*events) / r.Seconds
+			r.MBPerSec = float64(size) / r.Seconds / 1e6
+			rep.Results = append(rep.Results, r)
+			fmt.Fprintf(os.Stderr, "%-28s %8.0f events/s %7.1f MB/s (%.2fs)\n", r.Name, r.EventsPerSec, r.MBPerSec, r.Seconds)
+		}
+	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		log.Fatal(err)
@@ -158,4 +178,90 @@ func runScenario(dir, input, name string, args []string) (result, error) {
 		LogLevel: "warn", Stderr: devnull,
 	})
 	return result{Name: name, Seconds: time.Since(start).Seconds()}, err
+}
+
+// countingSink is an HTTP endpoint counting json_lines records; a stalled
+// one answers 503 to everything.
+type countingSink struct {
+	records atomic.Int64
+	stalled bool
+	addr    string
+	srv     *http.Server
+}
+
+func newCountingSink(stalled bool) (*countingSink, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &countingSink{stalled: stalled, addr: l.Addr().String()}
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.stalled {
+			http.Error(w, "stalled", http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		s.records.Add(int64(bytes.Count(b, []byte("\n"))))
+	})}
+	go s.srv.Serve(l)
+	return s, nil
+}
+
+// isolation measures how fast a healthy http output receives the workload
+// while a second output is healthy too, or stalled (answering 503): each
+// output has its own stream, so the figure should not move.
+func isolation(dir, input string, events int, stalled bool) (result, error) {
+	name := "isolation_both_healthy"
+	if stalled {
+		name = "isolation_other_stalled"
+	}
+	healthy, err := newCountingSink(false)
+	if err != nil {
+		return result{}, err
+	}
+	defer healthy.srv.Close()
+	other, err := newCountingSink(stalled)
+	if err != nil {
+		return result{}, err
+	}
+	defer other.srv.Close()
+	args := []string{"-i", "stdin", "-t", "bench"}
+	for _, s := range []*countingSink{healthy, other} {
+		host, port, _ := net.SplitHostPort(s.addr)
+		args = append(args, "-o", "http", "-m", "*", "-p", "host="+host, "-p", "port="+port,
+			"-p", "format=json_lines", "-p", "retry_limit=no_limits")
+	}
+	cfg, err := config.FromArgs(args)
+	if err != nil {
+		return result{}, err
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return result{}, err
+	}
+	defer f.Close()
+	saved := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = saved }()
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	defer devnull.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- app.Run(ctx, app.Options{Config: cfg, Registry: all.Registry(),
+			StoragePath: filepath.Join(dir, name+"-state"), LogLevel: "error", Stderr: devnull})
+	}()
+	for healthy.records.Load() < int64(events) {
+		select {
+		case err := <-done:
+			cancel()
+			return result{}, fmt.Errorf("floe stopped early: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	return result{Name: name, Seconds: elapsed.Seconds()}, nil
 }
