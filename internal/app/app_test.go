@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,32 @@ func TestParseStages(t *testing.T) {
 	}
 	if _, err := ParseStages([]string{"ingest,bogus"}); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Fatalf("unknown stage: %v", err)
+	}
+}
+
+func TestValidateLoadsParsers(t *testing.T) {
+	dir := t.TempDir()
+	pf := dir + "/parsers.conf"
+	if err := os.WriteFile(pf, []byte("[PARSER]\n    Name   kv\n    Format regex\n    Regex  ^(?<k>[a-z]+)=(?<v>.*)$\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Validate(parse(t, "[SERVICE]\n    Parsers_File "+pf+"\n[INPUT]\n    Name dummy\n[OUTPUT]\n    Name null\n"), all.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := plan.Parsers.Lookup("kv")
+	if !ok {
+		t.Fatal("parser from parsers_file not found")
+	}
+	_, rec, err := p.Parse([]byte("level=warn"))
+	if err != nil || len(rec) != 2 || rec[0].Value != "level" || rec[1].Value != "warn" {
+		t.Fatalf("parsed %v, %v", rec, err)
+	}
+	if _, ok := plan.Parsers.Lookup("docker"); !ok {
+		t.Error("Fluent Bit's stock docker parser is missing")
+	}
+	_, err = Validate(parse(t, "[SERVICE]\n    Parsers_File "+dir+"/missing.conf\n[INPUT]\n    Name dummy\n[OUTPUT]\n    Name null\n"), all.Registry())
+	if err == nil || !strings.Contains(err.Error(), "missing.conf") {
+		t.Fatalf("missing parsers file: %v", err)
 	}
 }

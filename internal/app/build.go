@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"strings"
 
 	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/parser"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/tag"
 	"github.com/floe-io/floe/internal/telemetry"
@@ -115,6 +118,20 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 			}
 		}
 	}
+	parsers, perr := loadParsers(cfg)
+	if perr != nil {
+		var pl config.ErrorList
+		var pe *config.Error
+		switch {
+		case errors.As(perr, &pl):
+			errs = append(errs, pl...)
+		case errors.As(perr, &pe):
+			errs = append(errs, pe)
+		default:
+			errs = append(errs, &config.Error{File: cfg.Service.File, Line: cfg.Service.Line, Key: "parsers_file", Msg: perr.Error()})
+		}
+	}
+	plan.Parsers = parsers
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -201,4 +218,25 @@ func (p *Plan) outputByName(name string) *Instance {
 		}
 	}
 	return nil
+}
+
+// loadParsers builds the [PARSER] registry: inline sections, every
+// parsers_file (relative paths also tried next to the main file, as Fluent
+// Bit does), then Fluent Bit's stock parsers under names still free.
+func loadParsers(cfg *config.Config) (*parser.Registry, error) {
+	dir := ""
+	if len(cfg.Files) > 0 {
+		dir = filepath.Dir(cfg.Files[0])
+	}
+	var paths []string
+	for _, f := range cfg.Service.GetAll("parsers_file") {
+		paths = append(paths, parser.ResolvePath(f, dir))
+	}
+	env := func(k string) (string, bool) {
+		if v, ok := cfg.Env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}
+	return parser.Load(cfg.Parsers, paths, env)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
+	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
@@ -23,6 +24,7 @@ func Registry() *plugin.Registry {
 		stdin.Spec(),
 		grep.Spec(),
 		modify.Spec(),
+		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		stdout.Spec(),
 		file.Spec(),
