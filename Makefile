@@ -43,3 +43,15 @@ bench:
 
 clean:
 	rm -rf bin bench/results.json
+
+# Container image (deploy/Dockerfile: FROM scratch, the static binary compiled here), tagged $(IMAGE).
+IMAGE ?= floe:dev
+.PHONY: image docker-e2e
+image:
+	GO=$(GO) sh deploy/build-image.sh $(IMAGE)
+
+# The deployment files' checks and the Docker tests (Compose, scaled filters, NATS cluster) on
+# $(IMAGE); fails, rather than skips, without a Docker daemon.
+docker-e2e: image
+	$(GO) test -count=1 ./test/deploy/
+	FLOE_REQUIRE_DOCKER=1 FLOE_IMAGE=$(IMAGE) $(GO) test -count=1 -v -run '^TestCompose' ./test/e2e/

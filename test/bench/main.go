@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -108,6 +109,26 @@ func main() {
 			r, err := isolation(dir, input, *events, stalled)
 			if err != nil {
 				log.Printf("isolation: %v", err)
+				continue
+			}
+			r.Events, r.InputBytes = *events, size
+			r.EventsPerSec = float64(*events) / r.Seconds
+			r.MBPerSec = float64(size) / r.Seconds / 1e6
+			rep.Results = append(rep.Results, r)
+			fmt.Fprintf(os.Stderr, "%-28s %8.0f events/s %7.1f MB/s (%.2fs)\n", r.Name, r.EventsPerSec, r.MBPerSec, r.Seconds)
+		}
+	}
+	if *only == "" || strings.HasPrefix(*only, "filter_replicas") {
+		bin := filepath.Join(dir, "floe")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/floe")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			log.Fatalf("build floe: %v", err)
+		}
+		for _, n := range []int{1, 2} {
+			r, err := replicas(bin, dir, input, *events, n)
+			if err != nil {
+				log.Printf("replicas: %v", err)
 				continue
 			}
 			r.Events, r.InputBytes = *events, size
