@@ -252,6 +252,9 @@ func (p *process) readiness() error {
 	if p.nc != nil && !p.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
+	if p.srv != nil {
+		return p.srv.JetStreamReady()
+	}
 	return nil
 }
 

@@ -137,7 +137,9 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, t Topology) err
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	delay := 100 * time.Millisecond
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Short attempts: while a cluster elects its leader, requests time out
+		// rather than fail, and waiting 10s per attempt delays every start.
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.CreateOrUpdateStream(cctx, cfg)
 		cancel()
 		if err == nil {

@@ -169,5 +169,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// JetStreamReady reports whether JetStream can take requests: enabled and,
+// in a cluster, with a meta leader this server is current with.
+func (s *Server) JetStreamReady() error {
+	if !s.srv.JetStreamEnabled() {
+		return fmt.Errorf("jetstream not enabled")
+	}
+	if s.srv.JetStreamIsClustered() && !s.srv.JetStreamIsCurrent() {
+		return fmt.Errorf("jetstream cluster has no current meta leader yet")
+	}
+	return nil
+}
+
 // Raw exposes the nats-server for tests.
 func (s *Server) Raw() *server.Server { return s.srv }
