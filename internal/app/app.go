@@ -41,6 +41,7 @@ const (
 	StageFilter = "filter"
 	StageRouter = "router"
 	StageOutput = "output"
+	StageVivo   = "vivo"
 )
 
 var pipelineStages = []string{StageIngest, StageFilter, StageRouter, StageOutput}
@@ -78,10 +79,11 @@ func ParseStages(list []string) (StageSet, error) {
 				for _, p := range pipelineStages {
 					set[p] = true
 				}
-			case StageNATS, StageIngest, StageFilter, StageRouter, StageOutput:
+				set[StageVivo] = true
+			case StageNATS, StageIngest, StageFilter, StageRouter, StageOutput, StageVivo:
 				set[s] = true
 			default:
-				return nil, fmt.Errorf("unknown stage %q (want all, nats, ingest, filter, router, output)", s)
+				return nil, fmt.Errorf("unknown stage %q (want all, nats, ingest, filter, router, output, vivo)", s)
 			}
 		}
 	}
@@ -384,6 +386,10 @@ func (p *process) stageList() []string {
 func (p *process) topology() jsx.Topology {
 	t := jsx.Topology{Replicas: p.svc.Replicas, Duplicates: p.svc.DedupWindow, InMaxBytes: p.svc.StorageTotalLimit}
 	for _, o := range p.plan.Outputs {
+		if o.Spec.ServedBy == StageVivo {
+			t.Vivo = append(t.Vivo, jsx.VivoStream{ID: o.ID, MaxBytes: o.Props.Size("stream_queue_size")})
+			continue
+		}
 		t.Outputs = append(t.Outputs, jsx.OutputStream{
 			ID:        o.ID,
 			MaxBytes:  o.Props.Size("storage.total_limit_size"),
@@ -554,7 +560,7 @@ func (p *process) pollDepth(ctx context.Context) {
 		}
 		if p.stages[StageOutput] {
 			var sum int64
-			for _, o := range p.plan.Outputs {
+			for _, o := range p.plan.sinkOutputs() {
 				sum += msgs(jsx.OutputStreamName(o.ID))
 			}
 			p.metrics.Stage(StageOutput).Depth.Set(sum)
@@ -570,7 +576,7 @@ func (p *process) pollDepth(ctx context.Context) {
 // waitDrained waits until every stream of the pipeline is empty.
 func (p *process) waitDrained(ctx context.Context) {
 	names := []string{jsx.StreamIn, jsx.StreamFiltered}
-	for _, o := range p.plan.Outputs {
+	for _, o := range p.plan.sinkOutputs() {
 		names = append(names, jsx.OutputStreamName(o.ID))
 	}
 	t := time.NewTicker(50 * time.Millisecond)
@@ -631,14 +637,14 @@ func (p *process) filterStage(ctx context.Context) (*filter.Service, error) {
 func (p *process) routerStage() *router.Service {
 	var routes []router.Route
 	for _, o := range p.plan.Outputs {
-		routes = append(routes, router.Route{Name: o.Display(), ID: o.ID, Matcher: o.Matcher})
+		routes = append(routes, router.Route{Name: o.Display(), ID: o.ID, Matcher: o.Matcher, Vivo: o.Spec.ServedBy == StageVivo})
 	}
 	return router.New(p.js, router.Config{Routes: routes, Workers: p.svc.RouterWorkers,
 		Logger: p.log.With("stage", StageRouter), Metrics: p.metrics.Stage(StageRouter)})
 }
 
 func (p *process) outputStage(ctx context.Context) (*output.Service, error) {
-	selected := p.plan.Outputs
+	selected := p.plan.sinkOutputs()
 	if p.opts.Output != "" {
 		o := p.plan.outputByName(p.opts.Output)
 		if o == nil {

@@ -240,3 +240,15 @@ func loadParsers(cfg *config.Config) (*parser.Registry, error) {
 	}
 	return parser.Load(cfg.Parsers, paths, env)
 }
+
+// sinkOutputs are the outputs the output stage delivers (not those another
+// stage serves, such as Vivo exporters).
+func (p *Plan) sinkOutputs() []*Instance {
+	var out []*Instance
+	for _, o := range p.Outputs {
+		if o.Spec.ServedBy == "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

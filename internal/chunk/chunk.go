@@ -25,6 +25,7 @@ const (
 	HeaderMsgID   = nats.MsgIdHdr
 	HeaderReason  = "Floe-Reason" // why a chunk was set aside (dead letters)
 	HeaderStage   = "Floe-Stage"  // which stage set it aside
+	HeaderSource  = "Floe-Source" // input instance that produced the events ("dummy.0")
 )
 
 // Chunk is one unit of work. Data is byte for byte what Fluent Bit hands an output plugin.
@@ -34,6 +35,7 @@ type Chunk struct {
 	Type    string // Logs, Metrics or Traces; empty means Logs
 	Records int
 	Data    []byte
+	Source  string // input instance name, for Vivo's source_name
 }
 
 // Signal returns the chunk's type, defaulting to logs.
@@ -66,6 +68,9 @@ func ToMsg(subject string, c *Chunk) *nats.Msg {
 	if c.ID != "" {
 		m.Header.Set(HeaderMsgID, c.ID)
 	}
+	if c.Source != "" {
+		m.Header.Set(HeaderSource, c.Source)
+	}
 	return m
 }
 
@@ -80,6 +85,7 @@ func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) *Chun
 		}
 		c.Records, _ = strconv.Atoi(h.Get(HeaderRecords))
 		c.ID = h.Get(HeaderMsgID)
+		c.Source = h.Get(HeaderSource)
 	}
 	if c.Tag == "" && (h == nil || h.Values(HeaderTag) == nil) && tagFromSubject != nil {
 		c.Tag = tagFromSubject()

@@ -40,12 +40,31 @@ type OutputStream struct {
 	BlockFull bool   // storage.on_full block: refuse new chunks instead of dropping the oldest
 }
 
+// VivoStream describes the streams of one Vivo exporter: one per signal
+// type, keeping the newest MaxBytes (stream_queue_size), oldest discarded.
+type VivoStream struct {
+	ID       string
+	MaxBytes int64
+}
+
+// Signals are the signal types a Vivo exporter keeps apart.
+var Signals = []string{"logs", "metrics", "traces"}
+
+// VivoStreamName is the stream of one exporter and signal type.
+func VivoStreamName(id, signal string) string { return "FLOE_VIVO_" + id + "_" + strings.ToUpper(signal) }
+
+// VivoSubject is where the router publishes a chunk for a Vivo exporter.
+func VivoSubject(id, signal, t string) string {
+	return "floe.vivo." + id + "." + signal + "." + tag.ToSubject(t)
+}
+
 // Topology is the set of streams a configuration needs.
 type Topology struct {
 	Replicas   int           // storage.replicas, 1 or 3
 	Duplicates time.Duration // dedup window for Nats-Msg-Id
 	InMaxBytes int64         // FLOE_IN byte limit; 0 = unlimited
 	Outputs    []OutputStream
+	Vivo       []VivoStream
 }
 
 // OutputID makes an output instance name usable in stream names and subjects.
@@ -118,6 +137,15 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 			c.Discard = jetstream.DiscardNew
 		}
 		out = append(out, c)
+	}
+	for _, v := range t.Vivo {
+		for _, sig := range Signals {
+			c := base(VivoStreamName(v.ID, sig), "floe.vivo."+v.ID+"."+sig+".>")
+			c.Retention = jetstream.LimitsPolicy
+			c.MaxBytes = maxBytes(v.MaxBytes)
+			c.Discard = jetstream.DiscardOld
+			out = append(out, c)
+		}
 	}
 	return out
 }

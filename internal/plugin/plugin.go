@@ -216,5 +216,5 @@ func ApplyRecords(c *chunk.Chunk, f RecordFunc) ([]*chunk.Chunk, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	return []*chunk.Chunk{{Tag: c.Tag, Type: c.Type, Records: n, Data: out}}, nil
+	return []*chunk.Chunk{{Tag: c.Tag, Type: c.Type, Records: n, Data: out, Source: c.Source}}, nil
 }

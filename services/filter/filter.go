@@ -100,6 +100,9 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		// Derived from the input's id, so a redelivered chunk republishes
 		// with the same ids and the server drops the copies.
 		oc.ID = c.ID + ".f" + strconv.Itoa(i)
+		if oc.Source == "" {
+			oc.Source = c.Source
+		}
 		items[i] = jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc}
 	}
 	if err := s.pub.PublishAll(ctx, items); err != nil {

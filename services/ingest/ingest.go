@@ -72,6 +72,7 @@ type Service struct {
 
 type openChunk struct {
 	tag      string
+	source   string
 	data     []byte
 	records  int
 	receipts []*Receipt
@@ -192,7 +193,7 @@ func (s *Service) sealAll() {
 // behind, which is how backpressure reaches the inputs.
 func (s *Service) sealLocked(oc *openChunk) {
 	id := s.runID + "-" + strconv.FormatUint(s.seq.Add(1), 10)
-	c := &chunk.Chunk{ID: id, Tag: oc.tag, Type: chunk.Logs, Records: oc.records, Data: oc.data}
+	c := &chunk.Chunk{ID: id, Tag: oc.tag, Type: chunk.Logs, Records: oc.records, Data: oc.data, Source: oc.source}
 	s.out <- &sealed{c: c, receipts: oc.receipts}
 	oc.data, oc.records, oc.receipts = nil, 0, nil
 }
@@ -343,7 +344,7 @@ func (w *writer) Write(ctx context.Context, t string, data []byte, records int) 
 		w.in.Metrics.Bytes.Add(uint64(len(data)))
 	}
 	w.s.stats.RecordsIn.Add(uint64(records))
-	r, err := w.s.append(ctx, t, data, records)
+	r, err := w.s.append(ctx, w.in.Name, t, data, records)
 	if err != nil {
 		w.gate.release(len(data))
 		return nil, err
@@ -402,17 +403,19 @@ func (g *memGate) release(n int) {
 
 // append adds encoded events for tag to its open chunk, splitting at event
 // boundaries when they do not fit.
-func (s *Service) append(ctx context.Context, t string, data []byte, records int) (*Receipt, error) {
+func (s *Service) append(ctx context.Context, source, t string, data []byte, records int) (*Receipt, error) {
 	r := newReceipt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	oc := s.open[t]
+	// Chunks are per input and tag, as Fluent Bit's, so a chunk knows its source.
+	key := source + "\x00" + t
+	oc := s.open[key]
 	if oc == nil {
-		oc = &openChunk{tag: t}
-		s.open[t] = oc
+		oc = &openChunk{tag: t, source: source}
+		s.open[key] = oc
 	}
 	add := func(part []byte, n int) {
 		if len(oc.data)+len(part) > s.cfg.ChunkSize && oc.records > 0 {

@@ -22,6 +22,7 @@ type Route struct {
 	ID      string // jsx.OutputID of the instance
 	Matcher *tag.Matcher
 	Signals map[string]bool // signal types the output takes; nil = all
+	Vivo    bool            // a Vivo exporter: publish to its per-signal stream
 }
 
 // Config configures the router.
@@ -103,7 +104,11 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	for i, r := range targets {
 		oc := *c
 		oc.ID = c.ID + ">" + r.ID
-		items[i] = jsx.Pending{Subject: jsx.OutSubject(r.ID, c.Tag), Chunk: &oc}
+		subject := jsx.OutSubject(r.ID, c.Tag)
+		if r.Vivo {
+			subject = jsx.VivoSubject(r.ID, c.Signal(), c.Tag)
+		}
+		items[i] = jsx.Pending{Subject: subject, Chunk: &oc}
 	}
 	if err := s.pub.PublishAll(ctx, items); err != nil {
 		return fmt.Errorf("route chunk of %s: %w", c.Tag, err)
