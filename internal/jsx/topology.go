@@ -51,7 +51,9 @@ type VivoStream struct {
 var Signals = []string{"logs", "metrics", "traces"}
 
 // VivoStreamName is the stream of one exporter and signal type.
-func VivoStreamName(id, signal string) string { return "FLOE_VIVO_" + id + "_" + strings.ToUpper(signal) }
+func VivoStreamName(id, signal string) string {
+	return "FLOE_VIVO_" + id + "_" + strings.ToUpper(signal)
+}
 
 // VivoSubject is where the router publishes a chunk for a Vivo exporter.
 func VivoSubject(id, signal, t string) string {
