@@ -354,6 +354,37 @@ func (w *writer) Write(ctx context.Context, t string, data []byte, records int) 
 	return r, nil
 }
 
+// WriteSignal takes one metrics or traces payload (OTLP protobuf) as a chunk
+// of its own: such payloads are not concatenations of events, so they are
+// never merged or split. Logs go through Write.
+func (w *writer) WriteSignal(ctx context.Context, signal, t string, data []byte, records int) (plugin.Receipt, error) {
+	if signal == "" || signal == chunk.Logs {
+		return w.Write(ctx, t, data, records)
+	}
+	if err := w.s.waitOpen(ctx); err != nil {
+		return nil, err
+	}
+	if t == "" {
+		t = w.in.Tag
+	}
+	if w.in.Metrics != nil {
+		w.in.Metrics.Records.Add(uint64(records))
+		w.in.Metrics.Bytes.Add(uint64(len(data)))
+	}
+	if w.s.cfg.MaxPayload > 0 && len(data) > w.s.cfg.MaxPayload-4096 {
+		return nil, fmt.Errorf("%s payload of %d bytes exceeds the message limit", signal, len(data))
+	}
+	r := newReceipt()
+	r.hold()
+	w.s.mu.Lock()
+	id := w.s.runID + "-" + strconv.FormatUint(w.s.seq.Add(1), 10)
+	c := &chunk.Chunk{ID: id, Tag: t, Type: signal, Records: records, Data: data, Source: w.in.Name}
+	w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
+	w.s.mu.Unlock()
+	r.release(nil)
+	return r, nil
+}
+
 // memGate is an input's mem_buf_limit: Write blocks while the bytes written
 // but not yet stored reach the limit (one write may exceed it, as in Fluent
 // Bit). A zero limit never blocks.

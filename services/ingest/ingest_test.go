@@ -111,3 +111,39 @@ func TestIngestRefusesEventLargerThanChunk(t *testing.T) {
 		t.Fatal("an event larger than the chunk limit was accepted")
 	}
 }
+
+// signaled writes one metrics payload through WriteSignal.
+type signaled struct{ payload []byte }
+
+func (s *signaled) Run(ctx context.Context, w plugin.Writer) error {
+	sw := w.(interface {
+		WriteSignal(ctx context.Context, signal, tag string, data []byte, records int) (plugin.Receipt, error)
+	})
+	r, err := sw.WriteSignal(ctx, chunk.Metrics, "", s.payload, 7)
+	if err != nil {
+		return err
+	}
+	<-r.Done()
+	return r.Err()
+}
+
+func TestWriteSignalStoresPayloadAsItsOwnChunk(t *testing.T) {
+	srv := natstest.Run(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	_ = jsx.EnsureTopology(ctx, js, jsx.Topology{})
+	payload := []byte{0x0a, 0x00, 0x01, 0xff} // not msgpack: must not be parsed
+	s := New(js, Config{Inputs: []Input{{Name: "fluentbit_metrics.0", Tag: "metrics", Input: &signaled{payload: payload}}}})
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := js.Stream(ctx, jsx.StreamIn)
+	m, err := st.GetLastMsgForSubject(ctx, jsx.InSubject("metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chunk.FromHeaders(m.Header, m.Data, nil)
+	if c.Type != chunk.Metrics || c.Records != 7 || string(c.Data) != string(payload) || c.Source != "fluentbit_metrics.0" {
+		t.Fatalf("stored %+v", c)
+	}
+}
