@@ -120,7 +120,8 @@ func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, er
 		f := &s.cfg.Filters[i]
 		var next []*chunk.Chunk
 		for _, in := range cur {
-			if !f.Matcher.Match(in.Tag) {
+			// Filters process logs; metrics and traces (OTLP) pass through.
+			if in.Signal() != chunk.Logs || !f.Matcher.Match(in.Tag) {
 				next = append(next, in)
 				continue
 			}
