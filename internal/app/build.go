@@ -118,18 +118,23 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 			}
 		}
 	}
+	// Deeper checks (a WASM module's exports and imports) only for sections
+	// whose keys are valid, so each problem is reported once.
+	if len(errs) == 0 {
+		for _, group := range [][]*Instance{plan.Inputs, plan.Filters, plan.Outputs} {
+			for _, i := range group {
+				if i.Spec.Check == nil {
+					continue
+				}
+				if err := i.Spec.Check(context.Background(), i.Props); err != nil {
+					errs = appendConfigErr(errs, positioned(i, err))
+				}
+			}
+		}
+	}
 	parsers, perr := loadParsers(cfg)
 	if perr != nil {
-		var pl config.ErrorList
-		var pe *config.Error
-		switch {
-		case errors.As(perr, &pl):
-			errs = append(errs, pl...)
-		case errors.As(perr, &pe):
-			errs = append(errs, pe)
-		default:
-			errs = append(errs, &config.Error{File: cfg.Service.File, Line: cfg.Service.Line, Key: "parsers_file", Msg: perr.Error()})
-		}
+		errs = appendConfigErr(errs, perr)
 	}
 	plan.Parsers = parsers
 	if len(errs) > 0 {
@@ -251,4 +256,17 @@ func (p *Plan) sinkOutputs() []*Instance {
 		}
 	}
 	return out
+}
+
+// appendConfigErr adds a *config.Error or the entries of a config.ErrorList.
+func appendConfigErr(errs config.ErrorList, err error) config.ErrorList {
+	var list config.ErrorList
+	var one *config.Error
+	switch {
+	case errors.As(err, &list):
+		return append(errs, list...)
+	case errors.As(err, &one):
+		return append(errs, one)
+	}
+	return append(errs, &config.Error{Msg: err.Error()})
 }
