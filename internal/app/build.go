@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -118,20 +119,6 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 			}
 		}
 	}
-	// Deeper checks (a WASM module's exports and imports) only for sections
-	// whose keys are valid, so each problem is reported once.
-	if len(errs) == 0 {
-		for _, group := range [][]*Instance{plan.Inputs, plan.Filters, plan.Outputs} {
-			for _, i := range group {
-				if i.Spec.Check == nil {
-					continue
-				}
-				if err := i.Spec.Check(context.Background(), i.Props); err != nil {
-					errs = appendConfigErr(errs, positioned(i, err))
-				}
-			}
-		}
-	}
 	parsers, perr := loadParsers(cfg)
 	if perr != nil {
 		errs = appendConfigErr(errs, perr)
@@ -145,6 +132,22 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 		return nil, err
 	}
 	plan.Service = svc
+	// Deeper checks (a WASM module's exports and imports) once every key is
+	// valid, so each problem is reported once.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, group := range [][]*Instance{plan.Inputs, plan.Filters, plan.Outputs} {
+		for _, i := range group {
+			if i.Spec.Check == nil {
+				continue
+			}
+			if err := i.Spec.Check(context.Background(), plan.settings(i, quiet), i.Props); err != nil {
+				errs = appendConfigErr(errs, positioned(i, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return plan, nil
 }
 

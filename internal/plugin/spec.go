@@ -45,7 +45,7 @@ type Spec struct {
 	NewOutput func(ctx context.Context, set Settings, p *Props) (Output, error)
 	// Check, when set, verifies what key checks cannot (a WASM module's
 	// exports and imports) so floe validate reports it; errors name the key.
-	Check func(ctx context.Context, p *Props) error
+	Check func(ctx context.Context, set Settings, p *Props) error
 	// ServedBy names the stage that serves an output of this kind itself
 	// instead of the output stage (vivo_exporter: "vivo"); NewOutput is unused then.
 	ServedBy string

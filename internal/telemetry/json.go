@@ -14,7 +14,8 @@ import (
 //	 "floe":{"stage":{"ingest":{"chunks_in":N,"chunks_out":N,"records_in":N,
 //	           "redeliveries":N,"dead_letters":N,"unmatched":N,"unmatched_records":N,"pending":N}},
 //	         "filter":{"grep.0":{"errors":N}},
-//	         "output":{"stdout.0":{"dead_letters":N}}}}
+//	         "output":{"stdout.0":{"dead_letters":N}},
+//	         "wasm":{"wasm.0":{"calls":N,...}}}}   (only when WASM filters exist)
 //
 // Instances appear in registration order and keys in Fluent Bit's order.
 // "input", "filter", "output" and "floe" are always present (possibly empty
@@ -87,7 +88,9 @@ func (r *Registry) MetricsJSON() []byte {
 		b = kv(b, "dead_letters", e.m.DeadLetters.Load(), true)
 		b = append(b, '}')
 	}
-	b = append(b, `}}}`...)
+	b = append(b, '}')
+	b = appendWasmJSON(b, r.wasmList())
+	b = append(b, `}}`...)
 	return b
 }
 

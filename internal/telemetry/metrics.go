@@ -146,6 +146,7 @@ type Registry struct {
 	filters instances[FilterMetrics]
 	outputs instances[OutputMetrics]
 	stages  instances[StageMetrics]
+	wasms   instances[WasmMetrics]
 
 	health healthRing
 }

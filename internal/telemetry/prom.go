@@ -68,6 +68,7 @@ type collector struct {
 	filters []counterDesc[FilterMetrics]
 	outputs []counterDesc[OutputMetrics]
 	stages  []counterDesc[StageMetrics]
+	wasm    wasmCollector
 	pending *prometheus.Desc
 	gauges  []gaugeDesc
 	uptime  *prometheus.Desc
@@ -81,7 +82,8 @@ type collector struct {
 func (r *Registry) Collector() prometheus.Collector {
 	const n, s = "name", "stage"
 	return &collector{
-		r: r,
+		r:    r,
+		wasm: newWasmCollector(),
 		inputs: []counterDesc[InputMetrics]{
 			cdesc(MetricInputRecords, "Number of input records.", n, func(m *InputMetrics) *Counter { return &m.Records }),
 			cdesc(MetricInputBytes, "Number of input bytes.", n, func(m *InputMetrics) *Counter { return &m.Bytes }),
@@ -143,6 +145,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, g := range c.gauges {
 		ch <- g.d
 	}
+	c.wasm.describe(ch)
 	ch <- c.uptime
 	ch <- c.startT
 	ch <- c.build
@@ -162,6 +165,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.filters, l.filters)
 	emit(ch, c.outputs, l.outputs)
 	emit(ch, c.stages, l.stages)
+	c.wasm.collect(ch, c.r.wasmList())
 	for _, e := range l.stages {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(e.m.Pending.Load()), e.name)
 		for _, g := range c.gauges {

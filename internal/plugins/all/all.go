@@ -8,7 +8,9 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
+	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
+	"github.com/floe-io/floe/internal/plugins/input/execwasi"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
@@ -22,10 +24,12 @@ func Registry() *plugin.Registry {
 	return plugin.NewRegistry().MustAdd(
 		dummy.Spec(),
 		stdin.Spec(),
+		execwasi.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
+		wasm.Spec(),
 		stdout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
