@@ -617,7 +617,7 @@ func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 	}
 	return ingest.New(p.js, ingest.Config{
 		Inputs: inputs, Flush: p.svc.Flush, Grace: p.svc.Grace, Logger: p.log.With("stage", StageIngest),
-		MaxPayload: int(p.nc.MaxPayload()), Metrics: p.metrics.Stage(StageIngest),
+		MaxPayload: int(p.nc.MaxPayload()), Metrics: p.metrics.Stage(StageIngest), Ordered: p.svc.Ordered,
 	}), nil
 }
 
@@ -630,7 +630,7 @@ func (p *process) filterStage(ctx context.Context) (*filter.Service, error) {
 		}
 		fs = append(fs, filter.Filter{Name: i.Display(), Matcher: i.Matcher, Filter: f, Metrics: p.metrics.Filter(i.Display())})
 	}
-	return filter.New(p.js, filter.Config{Filters: fs, Workers: p.svc.FilterWorkers,
+	return filter.New(p.js, filter.Config{Filters: fs, Workers: p.svc.FilterWorkers, Ordered: p.svc.Ordered,
 		Logger: p.log.With("stage", StageFilter), Metrics: p.metrics.Stage(StageFilter)}), nil
 }
 
@@ -639,7 +639,7 @@ func (p *process) routerStage() *router.Service {
 	for _, o := range p.plan.Outputs {
 		routes = append(routes, router.Route{Name: o.Display(), ID: o.ID, Matcher: o.Matcher, Vivo: o.Spec.ServedBy == StageVivo})
 	}
-	return router.New(p.js, router.Config{Routes: routes, Workers: p.svc.RouterWorkers,
+	return router.New(p.js, router.Config{Routes: routes, Workers: p.svc.RouterWorkers, Ordered: p.svc.Ordered,
 		Logger: p.log.With("stage", StageRouter), Metrics: p.metrics.Stage(StageRouter)})
 }
 
@@ -662,6 +662,6 @@ func (p *process) outputStage(ctx context.Context) (*output.Service, error) {
 		outs = append(outs, output.Output{Name: i.Display(), ID: i.ID, Output: o, Workers: i.Props.Int("workers"),
 			RetryLimit: limit, Metrics: p.metrics.Output(i.Display())})
 	}
-	return output.New(p.js, output.Config{Outputs: outs, SchedulerBase: p.svc.SchedulerBase, SchedulerCap: p.svc.SchedulerCap,
+	return output.New(p.js, output.Config{Outputs: outs, SchedulerBase: p.svc.SchedulerBase, SchedulerCap: p.svc.SchedulerCap, Ordered: p.svc.Ordered,
 		Logger: p.log.With("stage", StageOutput), Metrics: p.metrics.Stage(StageOutput)}), nil
 }

@@ -46,6 +46,7 @@ type Service struct {
 	PluginsFile   string
 	FilterWorkers int
 	RouterWorkers int
+	Ordered       bool // ordering per_tag
 }
 
 // serviceKeys lists every [SERVICE] key Floe accepts: Fluent Bit's (some
@@ -105,6 +106,7 @@ var serviceKeys = []plugin.Key{
 	{Name: "nats.cluster.name", Default: "floe"},
 	{Name: "nats.cluster.listen"},
 	{Name: "nats.cluster.routes", Multi: true, Desc: "comma separated nats-route://host:port; may repeat"},
+	{Name: "ordering", Default: "none", Enum: []string{"none", "per_tag"}, Desc: "per_tag: chunks of a tag reach the outputs in the order they were ingested"},
 	{Name: "filter.workers", Type: plugin.Int, Default: "2"},
 	{Name: "router.workers", Type: plugin.Int, Default: "2"},
 }
@@ -195,6 +197,7 @@ func ParseService(s *config.Section) (*Service, error) {
 		ParsersFiles:  s.GetAll("parsers_file"),
 		PluginsFile:   svcString(s, "plugins_file"),
 		FilterWorkers: svcInt(s, "filter.workers"),
+		Ordered:       strings.EqualFold(svcString(s, "ordering"), "per_tag"),
 		RouterWorkers: svcInt(s, "router.workers"),
 		NATS: jsx.ConnectOptions{
 			URL:      svcString(s, "nats.url"),

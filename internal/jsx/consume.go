@@ -43,7 +43,15 @@ type ConsumeOptions struct {
 	OnDeadLetter func(m jetstream.Msg, reason error)
 	// OnRetry is told about every retry scheduled (for metrics).
 	OnRetry func(m jetstream.Msg, attempt int, delay time.Duration)
+	// Ordered keeps the stream's order across replicas ([SERVICE] ordering
+	// per_tag): one message in flight, one replica pinned at a time (the
+	// others take over when it goes away), and retries done in place so a
+	// failing chunk is never overtaken by the next.
+	Ordered bool
 }
+
+// priorityGroup is the pull group ordered consumers pin their replicas in.
+const priorityGroup = "floe"
 
 // FullJitter is Fluent Bit's scheduler backoff: a uniform wait in
 // [base, min(cap, base·2^attempt)].
@@ -64,8 +72,11 @@ func FullJitter(base, cap time.Duration) func(int) time.Duration {
 }
 
 func (o *ConsumeOptions) defaults() {
-	if o.Workers <= 0 {
+	if o.Workers <= 0 || o.Ordered {
 		o.Workers = 1
+	}
+	if o.Ordered {
+		o.MaxAckPending = 1
 	}
 	if o.MaxAckPending <= 0 {
 		o.MaxAckPending = 4 * o.Workers
@@ -84,7 +95,7 @@ func (o *ConsumeOptions) defaults() {
 // ConsumerConfig is the durable pull consumer the options describe.
 func (o ConsumeOptions) ConsumerConfig() jetstream.ConsumerConfig {
 	o.defaults()
-	return jetstream.ConsumerConfig{
+	c := jetstream.ConsumerConfig{
 		Durable:        o.Durable,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        o.AckWait,
@@ -93,6 +104,12 @@ func (o ConsumeOptions) ConsumerConfig() jetstream.ConsumerConfig {
 		FilterSubjects: o.FilterSubjects,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
+	if o.Ordered {
+		c.PriorityPolicy = jetstream.PriorityPolicyPinned
+		c.PriorityGroups = []string{priorityGroup}
+		c.PinnedTTL = o.AckWait
+	}
+	return c
 }
 
 // Consume runs the loop until ctx ends. Handlers already running when ctx
@@ -132,7 +149,11 @@ func Consume(ctx, work context.Context, js jetstream.JetStream, o ConsumeOptions
 }
 
 func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstream.Consumer, o ConsumeOptions, h Handler) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(o.MaxAckPending))
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(o.MaxAckPending)}
+	if o.Ordered {
+		opts = append(opts, jetstream.PullPriorityGroup(priorityGroup))
+	}
+	it, err := cons.Messages(opts...)
 	if err != nil {
 		return err
 	}
@@ -175,6 +196,9 @@ func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstre
 func handle(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, o ConsumeOptions, h Handler) {
 	stopProgress := keepAlive(m, o.AckWait)
 	err := h(ctx, m)
+	if o.Ordered {
+		err = retryInPlace(ctx, m, o, h, err)
+	}
 	stopProgress()
 	if err == nil {
 		if aerr := m.DoubleAck(ctx); aerr != nil {
@@ -218,6 +242,34 @@ func handle(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, o Cons
 	o.Logger.Warn("failed to process chunk, retrying", "stage", o.Stage, "tag", m.Headers().Get(chunk.HeaderTag),
 		"attempt", attempt, "retry_in", d.String(), "error", err)
 	_ = m.NakWithDelay(d)
+}
+
+// retryInPlace retries a failing message without giving it back to the
+// server, so no later message overtakes it. It returns nil on success, the
+// error once it is permanent or the retries are exhausted (the caller dead-
+// letters it), or ctx's error when stopping.
+func retryInPlace(ctx context.Context, m jetstream.Msg, o ConsumeOptions, h Handler, err error) error {
+	for attempt := 1; err != nil && !plugin.IsPermanent(err); attempt++ {
+		if o.RetryLimit >= 0 && attempt > o.RetryLimit {
+			return plugin.Permanent(fmt.Errorf("retries exhausted after %d attempts: %w", attempt, err))
+		}
+		d, ok := plugin.ThrottleDelay(err)
+		if !ok {
+			d = o.Backoff(attempt)
+		}
+		if o.OnRetry != nil {
+			o.OnRetry(m, attempt, d)
+		}
+		o.Logger.Warn("failed to process chunk, retrying in place (ordered)", "stage", o.Stage,
+			"tag", m.Headers().Get(chunk.HeaderTag), "attempt", attempt, "retry_in", d.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+		err = h(ctx, m)
+	}
+	return err
 }
 
 // keepAlive tells the server the message is still being worked on while a

@@ -35,6 +35,7 @@ type Config struct {
 	Workers int
 	Logger  *slog.Logger
 	Metrics *telemetry.StageMetrics
+	Ordered bool // [SERVICE] ordering per_tag
 }
 
 // Service is the filter stage.
@@ -69,6 +70,7 @@ func (s *Service) Run(ctx, work context.Context) error {
 		RetryLimit: -1,
 		Stage:      "filter",
 		Logger:     s.cfg.Logger,
+		Ordered:    s.cfg.Ordered,
 		OnDeadLetter: func(jetstream.Msg, error) {
 			s.cfg.Metrics.DeadLetters.Add(1)
 		},

@@ -49,6 +49,8 @@ type Config struct {
 	Grace   time.Duration
 	Logger  *slog.Logger
 	Metrics *telemetry.StageMetrics
+	// Ordered publishes one chunk at a time ([SERVICE] ordering per_tag).
+	Ordered bool
 }
 
 // Service is a running ingest stage.
@@ -201,6 +203,7 @@ func (s *Service) sealLocked(oc *openChunk) {
 type pendingPub struct {
 	sc     *sealed
 	future jetstream.PubAckFuture
+	stored bool // already acknowledged (ordered mode)
 }
 
 // send publishes sealed chunks asynchronously, in order.
@@ -211,7 +214,27 @@ func (s *Service) send(ctx context.Context, inflight chan<- *pendingPub) {
 		if err != nil {
 			f = nil // confirm republishes synchronously
 		}
-		inflight <- &pendingPub{sc: sc, future: f}
+		p := &pendingPub{sc: sc, future: f}
+		if s.cfg.Ordered {
+			// One chunk at a time: a failed publish retried later must not
+			// land behind the chunks that followed it.
+			if f != nil {
+				select {
+				case <-f.Ok():
+				case err = <-f.Err():
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+			if f == nil || err != nil {
+				if err == nil {
+					err = errors.New("not sent")
+				}
+				err = s.republish(ctx, sc.c, err)
+			}
+			p.stored, p.future = err == nil, nil
+		}
+		inflight <- p
 	}
 }
 
@@ -220,7 +243,9 @@ func (s *Service) send(ctx context.Context, inflight chan<- *pendingPub) {
 func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 	for p := range inflight {
 		var err error
-		if p.future == nil {
+		if p.stored {
+			// acknowledged in send (ordered mode)
+		} else if p.future == nil {
 			err = errors.New("not sent")
 		} else {
 			select {

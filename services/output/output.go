@@ -38,6 +38,7 @@ type Config struct {
 	SchedulerCap  time.Duration // default 2000s
 	Logger        *slog.Logger
 	Metrics       *telemetry.StageMetrics
+	Ordered       bool // [SERVICE] ordering per_tag
 }
 
 // Service is the output stage.
@@ -83,6 +84,7 @@ func (s *Service) Run(ctx, work context.Context) error {
 				Backoff:    jsx.FullJitter(s.cfg.SchedulerBase, s.cfg.SchedulerCap),
 				Stage:      o.ID,
 				Logger:     s.cfg.Logger.With("output", o.Name),
+				Ordered:    s.cfg.Ordered,
 				OnDeadLetter: func(m jetstream.Msg, _ error) {
 					o.Metrics.DeadLetters.Add(1)
 					o.Metrics.DroppedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))

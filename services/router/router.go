@@ -31,6 +31,7 @@ type Config struct {
 	Workers int
 	Logger  *slog.Logger
 	Metrics *telemetry.StageMetrics
+	Ordered bool // [SERVICE] ordering per_tag
 }
 
 // Service is the router stage.
@@ -65,6 +66,7 @@ func (s *Service) Run(ctx, work context.Context) error {
 		RetryLimit: -1,
 		Stage:      "router",
 		Logger:     s.cfg.Logger,
+		Ordered:    s.cfg.Ordered,
 	}, s.handle)
 }
 
