@@ -28,6 +28,7 @@ import (
 	"github.com/floe-io/floe/services/ingest"
 	"github.com/floe-io/floe/services/output"
 	"github.com/floe-io/floe/services/router"
+	"github.com/floe-io/floe/services/vivo"
 )
 
 // Version is set at build time.
@@ -318,7 +319,7 @@ func (p *process) run(ctx context.Context) (err error) {
 }
 
 func (p *process) anyPipelineStage() bool {
-	for _, s := range pipelineStages {
+	for _, s := range append([]string{StageVivo}, pipelineStages...) {
 		if p.stages[s] {
 			return true
 		}
@@ -375,7 +376,7 @@ func (p *process) connect(ctx context.Context) error {
 
 func (p *process) stageList() []string {
 	var out []string
-	for _, s := range append([]string{StageNATS}, pipelineStages...) {
+	for _, s := range append(append([]string{StageNATS}, pipelineStages...), StageVivo) {
 		if p.stages[s] {
 			out = append(out, s)
 		}
@@ -435,6 +436,22 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 		}()
 	}
 
+	if p.stages[StageVivo] {
+		var exps []vivo.Exporter
+		for _, o := range p.plan.Outputs {
+			if o.Spec.ServedBy == StageVivo {
+				exps = append(exps, vivo.Exporter{Name: o.Display(), ID: o.ID, Props: o.Props})
+			}
+		}
+		if len(exps) > 0 {
+			svc, err := vivo.New(p.js, vivo.Config{Exporters: exps, Logger: p.log.With("stage", StageVivo),
+				JSON: p.svc.JSON, Telemetry: p.metrics})
+			if err != nil {
+				return nil, err
+			}
+			watch(start(StageVivo, svc.Run))
+		}
+	}
 	if p.stages[StageOutput] {
 		svc, err := p.outputStage(ctx)
 		if err != nil {

@@ -11,12 +11,14 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	"github.com/floe-io/floe/internal/plugins/input/execwasi"
+	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
+	"github.com/floe-io/floe/internal/plugins/output/vivo"
 )
 
 // Registry returns every built-in plugin.
@@ -25,6 +27,7 @@ func Registry() *plugin.Registry {
 		dummy.Spec(),
 		stdin.Spec(),
 		execwasi.Spec(),
+		fluentbitmetrics.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),
@@ -35,5 +38,6 @@ func Registry() *plugin.Registry {
 		httpout.Spec(),
 		null.Spec(),
 		counter.Spec(),
+		vivo.Spec(),
 	)
 }
