@@ -31,7 +31,7 @@ Usage:
 
 Options:
   -c, --config FILE      Fluent Bit configuration (.conf classic or .yaml)
-  --stage LIST           all (default), nats, ingest, filter, router, output; comma separated
+  --stage LIST           all (default), nats, ingest, filter, router, output, vivo; comma separated
   --nats-url URL         external NATS server (overrides [SERVICE] nats.url)
   --nats-listen ADDR     client address of the embedded server (default 127.0.0.1:4222 for --stage=nats)
   --storage-path DIR     JetStream storage of the embedded server (overrides storage.path)
