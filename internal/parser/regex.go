@@ -2,10 +2,9 @@ package parser
 
 import (
 	"bytes"
+	"github.com/floe-io/floe/internal/onig"
 	"regexp"
 	"strings"
-
-	"github.com/floe-io/floe/internal/plugins/filter/recordaccessor"
 )
 
 // regex is a parser's compiled Regex with its named groups.
@@ -23,7 +22,7 @@ type group struct {
 }
 
 // compileRegex compiles a Fluent Bit (Onigmo, Ruby syntax) regular
-// expression for Go's RE2 with recordaccessor.CompileRegex, which handles
+// expression for Go's RE2 with onig.Compile, which handles
 // the "/re/opts" form, Ruby's line anchors and option letters. Named groups
 // (?<name>...) are native in Go; (?'name'...) is rewritten to them. What RE2
 // cannot do (look-around, back-references, atomic groups, possessive
@@ -33,7 +32,7 @@ type group struct {
 // table, which Fluent Bit walks, keeps insertion order and lists every group
 // of a name together.
 func compileRegex(pattern string) (*regex, error) {
-	rx, err := recordaccessor.CompileRegex(quotedNames(pattern))
+	rx, err := onig.Compile(quotedNames(pattern))
 	if err != nil {
 		return nil, err
 	}

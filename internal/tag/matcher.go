@@ -2,9 +2,9 @@ package tag
 
 import (
 	"fmt"
+	"github.com/floe-io/floe/internal/onig"
 	"regexp"
 	"regexp/syntax"
-	"strings"
 )
 
 // Matcher is a compiled Match / Match_Regex pair, the routing condition of a
@@ -144,19 +144,17 @@ func (m *Matcher) String() string {
 }
 
 // compileRegex turns a Fluent Bit Match_Regex into a Go regexp anchored at the
-// start of the text.
+// start of the text. The expression is read as flb_regex.c reads it (package
+// onig); "/" alone is Fluent Bit's empty expression, which never routes.
 func compileRegex(src string) (*regexp.Regexp, regexMode, error) {
-	body, ignoreCase, dotNL, extended := splitRegexOptions(src)
-	if extended {
-		body = stripExtended(body)
+	if src == "/" {
+		src = "//"
 	}
-	flags := "m" // Ruby: ^ and $ are always line anchors
-	if dotNL {
-		flags += "s"
+	body, opts, err := onig.Source(src)
+	if err != nil {
+		return nil, regexNone, err
 	}
-	if ignoreCase {
-		flags += "i"
-	}
+	flags := "m" + opts // Ruby: ^ and $ are always line anchors
 	// The expression must be valid on its own; this also guarantees that the
 	// wrapper below cannot change its meaning (an unbalanced ')' would).
 	plain, err := regexp.Compile("(?" + flags + ")" + body)
@@ -175,76 +173,6 @@ func compileRegex(src string) (*regexp.Regexp, regexMode, error) {
 		mode = regexAnchoredNonEmpty
 	}
 	return anchored, mode, nil
-}
-
-// splitRegexOptions mirrors check_option and str_to_regex in src/flb_regex.c:
-// "/re/" → re; "/re/opts" → re with options when opts is a non-empty run of
-// 'm', 'i', 'o', 'x' holding at least one of 'm', 'i', 'x'; anything else is
-// the expression as written.
-func splitRegexOptions(src string) (body string, ignoreCase, dotNL, extended bool) {
-	if len(src) == 0 || src[0] != '/' {
-		return src, false, false, false
-	}
-	if last := strings.LastIndexByte(src, '/'); last > 0 {
-		opts := src[last+1:]
-		valid, any := true, false
-		for i := 0; i < len(opts); i++ {
-			switch opts[i] {
-			case 'm':
-				dotNL, any = true, true
-			case 'i':
-				ignoreCase, any = true, true
-			case 'x':
-				extended, any = true, true
-			case 'o':
-			default:
-				valid = false
-			}
-		}
-		if valid && any {
-			return src[1:last], ignoreCase, dotNL, extended
-		}
-		ignoreCase, dotNL, extended = false, false, false
-	}
-	if len(src) >= 2 && src[len(src)-1] == '/' {
-		return src[1 : len(src)-1], false, false, false
-	}
-	if src == "/" {
-		// Fluent Bit strips both ends of "/" and compiles an empty
-		// expression, which only ever matches zero bytes: never routes.
-		return "", false, false, false
-	}
-	return src, false, false, false
-}
-
-// stripExtended removes what Onigmo's extended mode ignores: unescaped white
-// space and '#' comments (to the end of the line) outside bracket expressions.
-func stripExtended(s string) string {
-	var b strings.Builder
-	depth := 0 // bracket nesting (Onigmo allows nested classes)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s):
-			b.WriteByte(c)
-			i++
-			b.WriteByte(s[i])
-			continue
-		case c == '[':
-			depth++
-		case c == ']' && depth > 0:
-			depth--
-		case depth == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'):
-			continue
-		case depth == 0 && c == '#':
-			for i+1 < len(s) && s[i+1] != '\n' {
-				i++
-			}
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // canMatchEmpty reports whether re may match the empty string somewhere. It

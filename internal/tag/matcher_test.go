@@ -108,8 +108,16 @@ func TestMatcherEmpty(t *testing.T) {
 	}
 }
 
+// Ruby escapes RE2 lacks are translated, as in grep and the parsers.
+func TestMatcherRubyEscapes(t *testing.T) {
+	m := mustMatcher(t, "", `\h+\.log\Z`)
+	if !m.Match("c0ffee.log") || m.Match("zz.log") {
+		t.Errorf("%v: \\h and \\Z not honoured", m)
+	}
+}
+
 func TestMatcherInvalidRegex(t *testing.T) {
-	for _, re := range []string{"(", "a)", "[a", `x\`, `(?<=a)b`, `(a)\1`, `a++`, `\h`, `\Z`, "/(/i"} {
+	for _, re := range []string{"(", "a)", "[a", `x\`, `(?<=a)b`, `(a)\1`, `a++`, "/(/i"} {
 		m, err := NewMatcher("a.*", re)
 		if err == nil {
 			t.Errorf("NewMatcher(_, %q) = %v, want an error", re, m)

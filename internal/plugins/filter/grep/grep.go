@@ -28,6 +28,7 @@ package grep
 import (
 	"context"
 	"fmt"
+	"github.com/floe-io/floe/internal/onig"
 	"log/slog"
 	"strings"
 
@@ -64,7 +65,7 @@ const (
 type rule struct {
 	exclude bool
 	ra      *recordaccessor.Accessor
-	re      *recordaccessor.Regex
+	re      *onig.Regex
 }
 
 // Filter is a configured grep filter. It is safe for concurrent use.
@@ -124,7 +125,7 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Filter
 		for _, w := range ra.Warnings {
 			log.Warn("grep: record accessor "+w+" (ignored, as Fluent Bit does)", "key", prop.Key, "pattern", field)
 		}
-		re, err := recordaccessor.CompileRegex(parts[1])
+		re, err := onig.Compile(parts[1])
 		if err != nil {
 			return nil, propErr(prop, "could not compile regex pattern %q: %v", parts[1], err)
 		}

@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/floe-io/floe/internal/onig"
 	"log/slog"
 	"strings"
 
@@ -110,7 +111,7 @@ type rule struct {
 	valB     []byte
 	keyEnc   []byte // key as a MessagePack str
 	valEnc   []byte // val as a MessagePack str
-	keyRe    *recordaccessor.Regex
+	keyRe    *onig.Regex
 }
 
 type condType uint8
@@ -145,7 +146,7 @@ type condition struct {
 	typ      condType
 	b        []byte // VALUE of Key_value_(does_not_)equal; nil when absent
 	ra       *recordaccessor.Accessor
-	aRe, bRe *recordaccessor.Regex
+	aRe, bRe *onig.Regex
 }
 
 // Filter is a configured modify filter. It is safe for concurrent use.
@@ -205,10 +206,10 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Filter
 				"key", prop.Key, "value", prop.Value, "file", prop.File, "line", prop.Line)
 		}
 		// setup() compiles KEY and VALUE of every rule as regexes.
-		if r.keyRe, err = recordaccessor.CompileRegex(r.key); err != nil {
+		if r.keyRe, err = onig.Compile(r.key); err != nil {
 			return nil, propErr(prop, "unable to create regex(key) from %q: %v", r.key, err)
 		}
-		if _, err = recordaccessor.CompileRegex(r.val); err != nil {
+		if _, err = onig.Compile(r.val); err != nil {
 			return nil, propErr(prop, "unable to create regex(val) from %q: %v", r.val, err)
 		}
 		r.keyB, r.valB = []byte(r.key), []byte(r.val)
@@ -250,7 +251,7 @@ func newCondition(parts []string) (condition, error) {
 		}
 		// Upstream does not check this compilation and crashes on the
 		// first record; Floe reports it.
-		if c.aRe, err = recordaccessor.CompileRegex(a); err != nil {
+		if c.aRe, err = onig.Compile(a); err != nil {
 			return c, fmt.Errorf("unable to create regex from %q: %v", a, err)
 		}
 	}
@@ -258,7 +259,7 @@ func newCondition(parts []string) (condition, error) {
 		if b == nil || *b == "" {
 			return c, fmt.Errorf("unable to create regex for condition %s: missing VALUE", parts[0])
 		}
-		if c.bRe, err = recordaccessor.CompileRegex(*b); err != nil {
+		if c.bRe, err = onig.Compile(*b); err != nil {
 			return c, fmt.Errorf("unable to create regex from %q: %v", *b, err)
 		}
 	}
@@ -296,7 +297,7 @@ var (
 )
 
 // matchesRegex: a string, or a boolean as "true"/"false"; never a binary.
-func matchesRegex(v []byte, re *recordaccessor.Regex) bool {
+func matchesRegex(v []byte, re *onig.Regex) bool {
 	if s, ok := recordaccessor.Str(v); ok {
 		return re.Match(s)
 	}

@@ -1,4 +1,7 @@
-package recordaccessor
+// Package onig compiles Fluent Bit's regular expressions (Onigmo, Ruby
+// syntax, with flb_regex.c's "/re/opts" form) for Go's RE2, for every place
+// Floe takes one: Match_Regex, grep, modify, parsers.
+package onig
 
 import (
 	"bytes"
@@ -36,7 +39,7 @@ func (r *Regex) MatchString(s string) bool {
 // String returns the Go expression used for subjects with newlines.
 func (r *Regex) String() string { return r.multi.String() }
 
-// CompileRegex compiles a regular expression the way flb_regex_create does,
+// Compile compiles a regular expression the way flb_regex_create does,
 // for Go's regexp package:
 //
 //   - "/re/opts", with opts a non-empty run of 'i' (ignore case), 'm' (dot
@@ -55,24 +58,10 @@ func (r *Regex) String() string { return r.multi.String() }
 // operators and conditionals do not compile, so such a pattern is a
 // configuration error in Floe where Fluent Bit would accept it. \s in RE2
 // does not include \v. Everything else common to both behaves the same.
-func CompileRegex(pattern string) (*Regex, error) {
-	body, ignoreCase, dotNL, extended, err := splitOptions(pattern)
+func Compile(pattern string) (*Regex, error) {
+	body, flags, err := Source(pattern)
 	if err != nil {
 		return nil, err
-	}
-	if extended {
-		body = stripExtended(body)
-	}
-	body, err = translate(body)
-	if err != nil {
-		return nil, err
-	}
-	flags := ""
-	if ignoreCase {
-		flags += "i"
-	}
-	if dotNL {
-		flags += "s"
 	}
 	multi, err := regexp.Compile("(?m" + flags + ")" + body)
 	if err != nil {
@@ -88,6 +77,29 @@ func CompileRegex(pattern string) (*Regex, error) {
 		}
 	}
 	return r, nil
+}
+
+// Source turns a Fluent Bit expression into an RE2 body and the RE2 flag
+// letters its options ask for ("i" ignore case, "s" dot matches newline);
+// callers add "m", since '^' and '$' are line anchors in Ruby syntax.
+func Source(pattern string) (body, flags string, err error) {
+	body, ignoreCase, dotNL, extended, err := splitOptions(pattern)
+	if err != nil {
+		return "", "", err
+	}
+	if extended {
+		body = stripExtended(body)
+	}
+	if body, err = translate(body); err != nil {
+		return "", "", err
+	}
+	if ignoreCase {
+		flags += "i"
+	}
+	if dotNL {
+		flags += "s"
+	}
+	return body, flags, nil
 }
 
 // splitOptions mirrors check_option and str_to_regex in src/flb_regex.c.
