@@ -2,6 +2,7 @@ package dummy
 
 import (
 	"context"
+	"github.com/floe-io/floe/internal/plugin/plugintest"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func newDummy(t *testing.T, kv ...string) *Dummy {
 }
 
 // run runs d to completion (it must have samples set) and returns the events.
-func runAll(t *testing.T, d *Dummy, w *fakeWriter) []event.Event {
+func runAll(t *testing.T, d *Dummy, w *plugintest.Writer) []event.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -45,7 +46,7 @@ func runAll(t *testing.T, d *Dummy, w *fakeWriter) []event.Event {
 	if ctx.Err() != nil {
 		t.Fatal("Run did not stop after samples")
 	}
-	evs, err := w.events()
+	evs, err := w.Events()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func mp(kv ...any) event.Map {
 
 func TestDefaults(t *testing.T) {
 	d := newDummy(t, "samples", "2", "rate", "50")
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	start := time.Now()
 	evs := runAll(t, d, w)
 	if len(evs) != 2 {
@@ -76,9 +77,9 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("time %v not near now", ev.Time.Std())
 		}
 	}
-	for _, wr := range w.writes {
-		if wr.tag != "dummy.0" {
-			t.Errorf("tag %q, want the instance name", wr.tag)
+	for _, wr := range w.Writes {
+		if wr.Tag != "dummy.0" {
+			t.Errorf("tag %q, want the instance name", wr.Tag)
 		}
 	}
 	if d.Period() != 20*time.Millisecond {
@@ -89,10 +90,10 @@ func TestDefaults(t *testing.T) {
 func TestTagAndRecordAndMetadata(t *testing.T) {
 	d := newDummy(t, "tag", "my.tag", "samples", "1", "rate", "100",
 		"dummy", `{"a": 1, "b": [true, null, 1.5], "c": {"d": "e"}}`, "metadata", `{"k": "v"}`)
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	evs := runAll(t, d, w)
-	if len(evs) != 1 || w.writes[0].tag != "my.tag" || w.writes[0].records != 1 {
-		t.Fatalf("writes %+v", w.writes)
+	if len(evs) != 1 || w.Writes[0].Tag != "my.tag" || w.Writes[0].Records != 1 {
+		t.Fatalf("writes %+v", w.Writes)
 	}
 	want := mp("a", int64(1), "b", []any{true, nil, 1.5}, "c", mp("d", "e"))
 	if !reflect.DeepEqual(evs[0].Body, want) {
@@ -106,7 +107,7 @@ func TestTagAndRecordAndMetadata(t *testing.T) {
 func TestCopiesAndSamples(t *testing.T) {
 	// samples counts generations, as upstream's samples_count: 3 × 4 events.
 	d := newDummy(t, "samples", "3", "copies", "4", "rate", "100")
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	evs := runAll(t, d, w)
 	if len(evs) != 12 {
 		t.Fatalf("%d events, want 12", len(evs))
@@ -120,7 +121,7 @@ func TestCopiesAndSamples(t *testing.T) {
 
 func TestHighRateIsBatched(t *testing.T) {
 	d := newDummy(t, "samples", "5000", "rate", "20000")
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	start := time.Now()
 	evs := runAll(t, d, w)
 	if len(evs) != 5000 {
@@ -129,12 +130,12 @@ func TestHighRateIsBatched(t *testing.T) {
 	if el := time.Since(start); el < 200*time.Millisecond {
 		t.Errorf("5000 events at 20000/s took only %v", el)
 	}
-	if len(w.writes) > 100 {
-		t.Errorf("%d writes for 5000 events: not batched", len(w.writes))
+	if len(w.Writes) > 100 {
+		t.Errorf("%d writes for 5000 events: not batched", len(w.Writes))
 	}
 	total := 0
-	for _, wr := range w.writes {
-		total += wr.records
+	for _, wr := range w.Writes {
+		total += wr.Records
 	}
 	if total != 5000 {
 		t.Errorf("records %d", total)
@@ -149,7 +150,7 @@ func TestHighRateIsBatched(t *testing.T) {
 func TestFixedTimestamp(t *testing.T) {
 	d := newDummy(t, "samples", "3", "copies", "2", "rate", "100", "fixed_timestamp", "on",
 		"start_time_sec", "1000", "start_time_nsec", "5")
-	evs := runAll(t, d, &fakeWriter{})
+	evs := runAll(t, d, &plugintest.Writer{})
 	if len(evs) != 6 {
 		t.Fatalf("%d events", len(evs))
 	}
@@ -159,20 +160,20 @@ func TestFixedTimestamp(t *testing.T) {
 		}
 	}
 	// Only start_time_nsec set: the seconds count as 0.
-	evs = runAll(t, newDummy(t, "samples", "1", "fixed_timestamp", "true", "start_time_nsec", "7", "rate", "100"), &fakeWriter{})
+	evs = runAll(t, newDummy(t, "samples", "1", "fixed_timestamp", "true", "start_time_nsec", "7", "rate", "100"), &plugintest.Writer{})
 	if evs[0].Time != (event.Time{Nsec: 7}) {
 		t.Errorf("time %+v, want 0.000000007", evs[0].Time)
 	}
 	// Without a start time every event has the time the input started.
 	before := event.Now()
-	evs = runAll(t, newDummy(t, "samples", "3", "fixed_timestamp", "yes", "rate", "100"), &fakeWriter{})
+	evs = runAll(t, newDummy(t, "samples", "3", "fixed_timestamp", "yes", "rate", "100"), &plugintest.Writer{})
 	if evs[0].Time != evs[1].Time || evs[1].Time != evs[2].Time || evs[0].Time.Before(before) {
 		t.Errorf("times %+v %+v %+v", evs[0].Time, evs[1].Time, evs[2].Time)
 	}
 }
 
 func TestStartTime(t *testing.T) {
-	evs := runAll(t, newDummy(t, "samples", "3", "rate", "50", "start_time_sec", "1000"), &fakeWriter{})
+	evs := runAll(t, newDummy(t, "samples", "3", "rate", "50", "start_time_sec", "1000"), &plugintest.Writer{})
 	if len(evs) != 3 {
 		t.Fatalf("%d events", len(evs))
 	}
@@ -191,21 +192,21 @@ func TestStartTime(t *testing.T) {
 func TestFlushOnStartup(t *testing.T) {
 	d := newDummy(t, "samples", "1", "interval_sec", "3600", "flush_on_startup", "on")
 	start := time.Now()
-	evs := runAll(t, d, &fakeWriter{})
+	evs := runAll(t, d, &plugintest.Writer{})
 	if len(evs) != 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("%d events after %v", len(evs), time.Since(start))
 	}
 }
 
 func TestInvalidJSON(t *testing.T) {
-	evs := runAll(t, newDummy(t, "samples", "1", "rate", "100", "dummy", `{"a": `, "metadata", "nope"), &fakeWriter{})
+	evs := runAll(t, newDummy(t, "samples", "1", "rate", "100", "dummy", `{"a": `, "metadata", "nope"), &plugintest.Writer{})
 	if len(evs) != 1 || !reflect.DeepEqual(evs[0].Body, mp("message", "dummy")) || len(evs[0].Meta) != 0 {
 		t.Fatalf("events %+v", evs)
 	}
 	// Valid JSON that is not an object generates nothing.
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	evs = runAll(t, newDummy(t, "samples", "2", "rate", "100", "dummy", `[{"a":1}]`), w)
-	if len(evs) != 0 || len(w.writes) != 0 {
+	if len(evs) != 0 || len(w.Writes) != 0 {
 		t.Fatalf("events %+v", evs)
 	}
 }
@@ -239,15 +240,15 @@ func TestCopiesMustBePositive(t *testing.T) {
 }
 
 func TestWaitsForReceipts(t *testing.T) {
-	w := &fakeWriter{delay: 300 * time.Millisecond}
+	w := &plugintest.Writer{Delay: 300 * time.Millisecond}
 	d := newDummy(t, "samples", "2", "rate", "100")
 	start := time.Now()
 	if err := d.Run(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	w.mu.Lock()
-	stored := w.stored
-	w.mu.Unlock()
+	w.Mu.Lock()
+	stored := w.Stored
+	w.Mu.Unlock()
 	if stored != 2 {
 		t.Errorf("Run returned with %d of 2 records stored", stored)
 	}
@@ -260,7 +261,7 @@ func TestCancel(t *testing.T) {
 	d := newDummy(t, "rate", "10")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, &fakeWriter{}) }()
+	go func() { done <- d.Run(ctx, &plugintest.Writer{}) }()
 	time.Sleep(250 * time.Millisecond)
 	cancel()
 	select {
@@ -289,17 +290,17 @@ func TestSpecKeys(t *testing.T) {
 }
 
 func TestManyCopiesAreSplit(t *testing.T) {
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	evs := runAll(t, newDummy(t, "samples", "1", "copies", "30000", "rate", "100"), w)
 	if len(evs) != 30000 {
 		t.Fatalf("%d events", len(evs))
 	}
-	if len(w.writes) < 2 {
-		t.Errorf("%d writes: a large generation is not split", len(w.writes))
+	if len(w.Writes) < 2 {
+		t.Errorf("%d writes: a large generation is not split", len(w.Writes))
 	}
-	for _, wr := range w.writes {
-		if len(wr.data) > maxWrite+1024 {
-			t.Errorf("write of %d bytes", len(wr.data))
+	for _, wr := range w.Writes {
+		if len(wr.Data) > maxWrite+1024 {
+			t.Errorf("write of %d bytes", len(wr.Data))
 		}
 	}
 }

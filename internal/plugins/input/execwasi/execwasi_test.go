@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/floe-io/floe/internal/plugin/plugintest"
 	"io"
 	"log/slog"
 	"os"
@@ -92,9 +93,9 @@ func mustInput(t *testing.T, parsers plugin.Parsers, kv ...string) (*ExecWASI, *
 }
 
 // runOnce runs a oneshot input to its end.
-func runOnce(t *testing.T, x *ExecWASI) *fakeWriter {
+func runOnce(t *testing.T, x *ExecWASI) *plugintest.Writer {
 	t.Helper()
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := x.Run(ctx, w); err != nil {
@@ -130,17 +131,17 @@ func TestHelloOneshotOneBatch(t *testing.T) {
 	before := event.Now()
 	w := runOnce(t, x)
 	after := event.Now()
-	batches, err := w.batches()
+	batches, err := w.Batches()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(batches) != 1 {
 		t.Fatalf("%d writes, want exactly one batch", len(batches))
 	}
-	if w.writes[0].tag != "wasi.hello" {
-		t.Errorf("tag %q", w.writes[0].tag)
+	if w.Writes[0].Tag != "wasi.hello" {
+		t.Errorf("tag %q", w.Writes[0].Tag)
 	}
-	if w.flushes == 0 {
+	if w.Flushes == 0 {
 		t.Error("oneshot did not flush the writer before waiting")
 	}
 	got := stdoutLines(t, batches[0])
@@ -185,7 +186,7 @@ func TestBufSizeSplitsLines(t *testing.T) {
 	} {
 		t.Run(tc.size, func(t *testing.T) {
 			x, _ := mustInput(t, nil, "wasi_path", wasmtest.Path(t, "wasi_hello"), "oneshot", "true", "buf_size", tc.size)
-			batches, err := runOnce(t, x).batches()
+			batches, err := runOnce(t, x).Batches()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,16 +255,16 @@ func TestIntervalRunsRepeatedly(t *testing.T) {
 	if x.Period() != 50*time.Millisecond {
 		t.Fatalf("period %v", x.Period())
 	}
-	w := &fakeWriter{notify: make(chan struct{}, 1)}
+	w := &plugintest.Writer{Notify: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- x.Run(ctx, w) }()
 	deadline := time.After(30 * time.Second)
-	for w.count() < 3 {
+	for w.Count() < 3 {
 		select {
-		case <-w.notify:
+		case <-w.Notify:
 		case <-deadline:
-			t.Fatalf("%d runs in 30s", w.count())
+			t.Fatalf("%d runs in 30s", w.Count())
 		}
 	}
 	cancel()
@@ -275,7 +276,7 @@ func TestIntervalRunsRepeatedly(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop after cancel")
 	}
-	batches, err := w.batches()
+	batches, err := w.Batches()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestIntervalDefaults(t *testing.T) {
 
 func TestNonZeroExitKeepsRecords(t *testing.T) {
 	x, logs := mustInput(t, nil, "wasi_path", wasmtest.Path(t, "wasi_exit_nonzero"), "oneshot", "on")
-	batches, err := runOnce(t, x).batches()
+	batches, err := runOnce(t, x).Batches()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +326,8 @@ func TestNonZeroExitKeepsRecords(t *testing.T) {
 func TestTrapDiscardsOutput(t *testing.T) {
 	x, logs := mustInput(t, nil, "wasi_path", wasmtest.Path(t, "wasi_trap"), "oneshot", "on")
 	w := runOnce(t, x)
-	if w.count() != 0 {
-		t.Fatalf("%d writes after a trap, want none", w.count())
+	if w.Count() != 0 {
+		t.Fatalf("%d writes after a trap, want none", w.Count())
 	}
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "trap") || !strings.Contains(l, "wasi_trap.wasm") {
 		t.Errorf("trap not logged as an error naming the module:\n%s", l)
@@ -369,8 +370,8 @@ func TestTimeoutStopsRun(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("run took %v with a 0.3s timeout", took)
 	}
-	if w.count() != 0 {
-		t.Errorf("%d writes", w.count())
+	if w.Count() != 0 {
+		t.Errorf("%d writes", w.Count())
 	}
 	if l := logs.String(); !strings.Contains(l, "exceeded wasm_timeout") {
 		t.Errorf("timeout not logged:\n%s", l)
@@ -381,7 +382,7 @@ func TestCancelStopsRunningProgram(t *testing.T) {
 	x, logs := mustInput(t, nil, "wasi_path", writeWasm(t, "loop.wasm", loopWasm), "interval_nsec", "1000000", "interval_sec", "0", "wasm_timeout", "0")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- x.Run(ctx, &fakeWriter{}) }()
+	go func() { done <- x.Run(ctx, &plugintest.Writer{}) }()
 	time.Sleep(300 * time.Millisecond) // well into the first run
 	cancel()
 	select {
@@ -402,8 +403,8 @@ func TestMissingEntryPoint(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("no start-up warning:\n%s", logs)
 	}
-	if w := runOnce(t, x); w.count() != 0 {
-		t.Errorf("%d writes", w.count())
+	if w := runOnce(t, x); w.Count() != 0 {
+		t.Errorf("%d writes", w.Count())
 	}
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "WASI main function is not found") {
 		t.Errorf("missing entry point not logged:\n%s", l)
@@ -433,7 +434,7 @@ func TestJSONParserAndAccessiblePaths(t *testing.T) {
 	x, logs := mustInput(t, jsonParser(t), "wasi_path", wasmtest.Path(t, "wasi_json"), "oneshot", "on",
 		"parser", "wasi", "accessible_paths", dir)
 	before := time.Now().Truncate(time.Second)
-	batches, err := runOnce(t, x).batches()
+	batches, err := runOnce(t, x).Batches()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +470,7 @@ func TestParserWithoutTimeUsesNow(t *testing.T) {
 	x, _ := mustInput(t, reg, "wasi_path", wasmtest.Path(t, "wasi_json"), "oneshot", "on", "parser", "json",
 		"accessible_paths", t.TempDir())
 	before := event.Now()
-	batches, err := runOnce(t, x).batches()
+	batches, err := runOnce(t, x).Batches()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,8 +492,8 @@ func TestParserErrorDropsLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, logs := mustInput(t, reg, "wasi_path", wasmtest.Path(t, "wasi_hello"), "oneshot", "on", "parser", "json")
-	if w := runOnce(t, x); w.count() != 0 {
-		t.Errorf("%d writes of lines that are not JSON", w.count())
+	if w := runOnce(t, x); w.Count() != 0 {
+		t.Errorf("%d writes of lines that are not JSON", w.Count())
 	}
 	if n := strings.Count(logs.String(), "parser returned an error"); n != len(helloLines) {
 		t.Errorf("%d parser errors logged, want %d:\n%s", n, len(helloLines), logs)
@@ -504,7 +505,7 @@ func TestUnknownParserIsIgnored(t *testing.T) {
 	if !strings.Contains(logs.String(), "requested parser 'nope' not found") {
 		t.Errorf("unknown parser not logged:\n%s", logs)
 	}
-	batches, err := runOnce(t, x).batches()
+	batches, err := runOnce(t, x).Batches()
 	if err != nil {
 		t.Fatal(err)
 	}

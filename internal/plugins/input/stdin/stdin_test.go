@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/floe-io/floe/internal/plugin/plugintest"
 	"io"
 	"log/slog"
 	"reflect"
@@ -61,7 +62,7 @@ func newTest(t *testing.T, in io.Reader, kv ...string) (*Stdin, *logBuffer) {
 	return s, logs
 }
 
-func runAll(t *testing.T, s *Stdin, w *fakeWriter) []event.Event {
+func runAll(t *testing.T, s *Stdin, w *plugintest.Writer) []event.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -71,7 +72,7 @@ func runAll(t *testing.T, s *Stdin, w *fakeWriter) []event.Event {
 	if ctx.Err() != nil {
 		t.Fatal("Run did not return at end of input")
 	}
-	evs, err := w.events()
+	evs, err := w.Events()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ not json at all
 {"after": "broken"}
 {"tail": "no newline"}`
 	s, logs := newTest(t, strings.NewReader(in))
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	evs := runAll(t, s, w)
 	want := []event.Event{
 		{Time: now, Meta: mp(), Body: mp("key", "some value")},
@@ -128,9 +129,9 @@ not json at all
 			t.Errorf("log lacks %q:\n%s", s, l)
 		}
 	}
-	for _, wr := range w.writes {
-		if wr.tag != "stdin.0" {
-			t.Errorf("tag %q", wr.tag)
+	for _, wr := range w.Writes {
+		if wr.Tag != "stdin.0" {
+			t.Errorf("tag %q", wr.Tag)
 		}
 	}
 }
@@ -159,7 +160,7 @@ func TestLongValues(t *testing.T) {
 			continue
 		}
 		s, _ := newTest(t, &chunkReader{b: []byte(in), n: n})
-		evs := runAll(t, s, &fakeWriter{})
+		evs := runAll(t, s, &plugintest.Writer{})
 		if len(evs) != 3 || !reflect.DeepEqual(evs[1].Body, mp("long", long)) {
 			t.Fatalf("chunks of %d: %d events", n, len(evs))
 		}
@@ -169,7 +170,7 @@ func TestLongValues(t *testing.T) {
 func TestTooLongValueSkipped(t *testing.T) {
 	s, logs := newTest(t, &chunkReader{b: []byte("{\"a\":\"" + strings.Repeat("x", 100_000) + "\"}\n{\"b\":1}\n"), n: 16000})
 	s.maxValue = 50_000
-	evs := runAll(t, s, &fakeWriter{})
+	evs := runAll(t, s, &plugintest.Writer{})
 	if len(evs) != 1 || !reflect.DeepEqual(evs[0].Body, mp("b", int64(1))) {
 		t.Fatalf("events %+v", evs)
 	}
@@ -180,7 +181,7 @@ func TestTooLongValueSkipped(t *testing.T) {
 
 func TestIncompleteAtEOF(t *testing.T) {
 	s, logs := newTest(t, strings.NewReader("{\"a\":1}\n{\"b\": [1, 2"))
-	evs := runAll(t, s, &fakeWriter{})
+	evs := runAll(t, s, &plugintest.Writer{})
 	if len(evs) != 1 {
 		t.Fatalf("%d events", len(evs))
 	}
@@ -195,7 +196,7 @@ func TestBatching(t *testing.T) {
 		fmt.Fprintf(&in, "{\"i\":%d,\"msg\":\"some text to make the line longer\"}\n", i)
 	}
 	s, _ := newTest(t, &in)
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	evs := runAll(t, s, w)
 	if len(evs) != 20000 {
 		t.Fatalf("%d events", len(evs))
@@ -205,12 +206,12 @@ func TestBatching(t *testing.T) {
 			t.Fatalf("event %d is %v", i, v)
 		}
 	}
-	if len(w.writes) > 200 {
-		t.Errorf("%d writes for 20000 lines", len(w.writes))
+	if len(w.Writes) > 200 {
+		t.Errorf("%d writes for 20000 lines", len(w.Writes))
 	}
-	for _, wr := range w.writes {
-		if len(wr.data) > maxBatch+64<<10 {
-			t.Errorf("write of %d bytes", len(wr.data))
+	for _, wr := range w.Writes {
+		if len(wr.Data) > maxBatch+64<<10 {
+			t.Errorf("write of %d bytes", len(wr.Data))
 		}
 	}
 }
@@ -219,7 +220,7 @@ func TestBatching(t *testing.T) {
 func TestFlushWhenIdle(t *testing.T) {
 	pr, pw := io.Pipe()
 	s, _ := newTest(t, pr)
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background(), w) }()
 	for i := range 3 {
@@ -228,7 +229,7 @@ func TestFlushWhenIdle(t *testing.T) {
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			evs, _ := w.events()
+			evs, _ := w.Events()
 			if len(evs) == i+1 {
 				break
 			}
@@ -245,15 +246,15 @@ func TestFlushWhenIdle(t *testing.T) {
 }
 
 func TestWaitsForReceipts(t *testing.T) {
-	w := &fakeWriter{delay: 300 * time.Millisecond}
+	w := &plugintest.Writer{Delay: 300 * time.Millisecond}
 	s, _ := newTest(t, strings.NewReader("{\"a\":1}\n{\"b\":2}\n"))
 	if err := s.Run(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stored != 2 {
-		t.Errorf("Run returned with %d of 2 records stored", w.stored)
+	w.Mu.Lock()
+	defer w.Mu.Unlock()
+	if w.Stored != 2 {
+		t.Errorf("Run returned with %d of 2 records stored", w.Stored)
 	}
 }
 
@@ -269,12 +270,12 @@ func (e errReader) Read(p []byte) (int, error) {
 
 func TestReadError(t *testing.T) {
 	s, _ := newTest(t, errReader{strings.NewReader("{\"a\":1}\n")})
-	w := &fakeWriter{}
+	w := &plugintest.Writer{}
 	err := s.Run(context.Background(), w)
 	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("err = %v", err)
 	}
-	if evs, _ := w.events(); len(evs) != 1 {
+	if evs, _ := w.Events(); len(evs) != 1 {
 		t.Errorf("%d events before the error", len(evs))
 	}
 }
@@ -285,7 +286,7 @@ func TestCancel(t *testing.T) {
 	s, _ := newTest(t, pr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, &fakeWriter{}) }()
+	go func() { done <- s.Run(ctx, &plugintest.Writer{}) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {
@@ -352,7 +353,7 @@ func TestScanValue(t *testing.T) {
 func TestNextInstanceContinuesWhereStoppedOneLeftOff(t *testing.T) {
 	pr, pw := io.Pipe()
 	first, _ := newTest(t, pr)
-	w1 := &fakeWriter{}
+	w1 := &plugintest.Writer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- first.Run(ctx, w1) }()
@@ -366,7 +367,7 @@ func TestNextInstanceContinuesWhereStoppedOneLeftOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	second, _ := newTest(t, pr)
-	w2 := &fakeWriter{}
+	w2 := &plugintest.Writer{}
 	done2 := make(chan []event.Event, 1)
 	go func() { done2 <- runAll(t, second, w2) }()
 	if _, err := io.WriteString(pw, "2}\n"+`{"n":3}`+"\n"); err != nil {
@@ -374,7 +375,7 @@ func TestNextInstanceContinuesWhereStoppedOneLeftOff(t *testing.T) {
 	}
 	pw.Close()
 	got2 := <-done2
-	got1, err := w1.events()
+	got1, err := w1.Events()
 	if err != nil {
 		t.Fatal(err)
 	}
