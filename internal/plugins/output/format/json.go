@@ -177,10 +177,10 @@ func appendJSONMapDedup(dst, b []byte, n, p, depth int, o event.JSONOptions) ([]
 		if kit, _, kerr := readItem(b, p); kerr == nil && kit.k == kStr {
 			pr.key = kit.data
 		}
-		if pr.v, err = skip(b, p, depth+1); err != nil {
+		if pr.v, err = event.Skip(b, p); err != nil {
 			return dst, 0, err
 		}
-		if p, err = skip(b, pr.v, depth+1); err != nil {
+		if p, err = event.Skip(b, pr.v); err != nil {
 			return dst, 0, err
 		}
 		pairs = append(pairs, pr)
@@ -484,10 +484,10 @@ func (j *JSON) AppendRecord(dst []byte, r *Record) ([]byte, error) {
 		if kit, _, kerr := readItem(r.Body, p); kerr == nil && kit.k == kStr {
 			pr.key = kit.data
 		}
-		if pr.v, err = skip(r.Body, p, 1); err != nil {
+		if pr.v, err = event.Skip(r.Body, p); err != nil {
 			return dst, err
 		}
-		if p, err = skip(r.Body, pr.v, 1); err != nil {
+		if p, err = event.Skip(r.Body, pr.v); err != nil {
 			return dst, err
 		}
 		pairs = append(pairs, pr)

@@ -15,6 +15,7 @@ package format
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/floe-io/floe/internal/event"
 	"math"
 )
 
@@ -228,30 +229,6 @@ func readUint(b []byte, size int) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-// skip returns the offset just past the value at off.
-func skip(b []byte, off, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, errAt(off, "nesting deeper than %d", maxDepth)
-	}
-	it, p, err := readItem(b, off)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	switch it.k {
-	case kArray:
-		n = it.n
-	case kMap:
-		n = 2 * it.n
-	}
-	for ; n > 0; n-- {
-		if p, err = skip(b, p, depth+1); err != nil {
-			return 0, err
-		}
-	}
-	return p, nil
-}
-
 // Pairs calls fn with the raw key and value of every pair of the MessagePack
 // map m, in order, until fn returns false. It fails if m is not a map.
 func Pairs(m []byte, fn func(key, val []byte) bool) error {
@@ -263,11 +240,11 @@ func Pairs(m []byte, fn func(key, val []byte) bool) error {
 		return errAt(0, "expected a map")
 	}
 	for i := 0; i < it.n; i++ {
-		ke, err := skip(m, p, 1)
+		ke, err := event.Skip(m, p)
 		if err != nil {
 			return err
 		}
-		ve, err := skip(m, ke, 1)
+		ve, err := event.Skip(m, ke)
 		if err != nil {
 			return err
 		}
