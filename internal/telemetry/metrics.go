@@ -147,6 +147,8 @@ type Registry struct {
 	outputs instances[OutputMetrics]
 	stages  instances[StageMetrics]
 	wasms   instances[WasmMetrics]
+	// netInputs are the network inputs' connection metrics.
+	netInputs instances[NetInputMetrics]
 
 	health healthRing
 }
