@@ -136,7 +136,7 @@ func (s *scanner) scan(b []byte, limit int) (end, need int, err error) {
 		if kind == 0 {
 			total := uint64(s.pos) + uint64(hdr) + n
 			if total > uint64(limit) {
-				return 0, 0, &Error{Offset: int64(s.pos), Msg: fmt.Sprintf("value of %d bytes does not fit in the %d-byte limit", n, limit), Err: ErrTooLarge}
+				return 0, 0, &Error{Offset: int64(s.pos), Msg: fmt.Sprintf("a value of %d bytes cannot fit in buffer_max_size (%d bytes)", n, limit), Err: ErrTooLarge}
 			}
 			if int(total) > len(b) {
 				return 0, int(total), nil
@@ -150,7 +150,7 @@ func (s *scanner) scan(b []byte, limit int) (end, need int, err error) {
 			if n > 0 {
 				// Every element takes at least one byte.
 				if uint64(s.pos)+n > uint64(limit) {
-					return 0, 0, &Error{Offset: int64(s.pos - hdr), Msg: fmt.Sprintf("container of %d elements does not fit in the %d-byte limit", n, limit), Err: ErrTooLarge}
+					return 0, 0, &Error{Offset: int64(s.pos - hdr), Msg: fmt.Sprintf("a container of %d elements cannot fit in buffer_max_size (%d bytes)", n, limit), Err: ErrTooLarge}
 				}
 				if len(s.stack) >= maxDepth {
 					return 0, 0, errAt(s.pos-hdr, "nesting deeper than %d", maxDepth)
@@ -253,15 +253,9 @@ func (d *Decoder) Next() ([]byte, int64, error) {
 		if d.rerr != nil {
 			off := d.base + int64(d.end)
 			if len(v) == 0 {
-				if d.rerr == io.EOF {
-					return nil, off, io.EOF
-				}
-				return nil, off, d.rerr
+				return nil, off, io.EOF
 			}
-			if d.rerr == io.EOF {
-				return nil, off, &Error{Offset: off, Msg: fmt.Sprintf("stream ended inside the message that starts at byte offset %d", d.base+int64(d.start)), Err: ErrTruncated}
-			}
-			return nil, off, fmt.Errorf("byte offset %d: %w", off, d.rerr)
+			return nil, off, &Error{Offset: off, Msg: fmt.Sprintf("stream ended inside the message that starts at byte offset %d", d.base+int64(d.start)), Err: ErrTruncated}
 		}
 		if d.end == len(d.buf) {
 			if d.start > 0 {
@@ -282,8 +276,12 @@ func (d *Decoder) Next() ([]byte, int64, error) {
 		}
 		n, err := d.r.Read(d.buf[d.end:])
 		d.end += n
-		if err != nil {
+		if err == io.EOF {
 			d.rerr = err
+		} else if err != nil {
+			// Not sticky: after a read timeout the caller may try again,
+			// and the bytes of a partial value are kept.
+			return nil, d.base + int64(d.end), fmt.Errorf("byte offset %d: %w", d.base+int64(d.end), err)
 		}
 	}
 }

@@ -59,7 +59,7 @@ var t0 = event.Time{Sec: 1700000000, Nsec: 123456789}
 
 // Every mode gives the same events, nanoseconds kept, options read.
 func TestModesGiveTheSameEvents(t *testing.T) {
-	recs := []event.Map{{{"n", int64(0)}, {"msg", "a"}}, {{"n", int64(1)}, {"msg", "b"}}}
+	recs := []event.Map{kvs("n", int64(0), "msg", "a"), kvs("n", int64(1), "msg", "b")}
 	var stream []byte
 	for i, r := range recs {
 		stream = append(stream, entry(event.Time{Sec: t0.Sec + int64(i), Nsec: t0.Nsec}, r)...)
@@ -117,7 +117,7 @@ func TestModesGiveTheSameEvents(t *testing.T) {
 		}
 	})
 	t.Run("Fluent Bit v2 entries keep metadata", func(t *testing.T) {
-		ev := event.Event{Time: t0, Meta: event.Map{{"m", "x"}}, Body: recs[0]}
+		ev := event.Event{Time: t0, Meta: kvs("m", "x"), Body: recs[0]}
 		_, evs := events(t, AppendPackedForward(nil, "fb", ev.AppendMsgpack(nil), nil))
 		if v, _ := evs[0].Meta.Get("m"); v != "x" || evs[0].Time != t0 {
 			t.Fatalf("%+v", evs[0])
@@ -156,7 +156,7 @@ func TestFluentLoggerGolangFrames(t *testing.T) {
 }
 
 func TestParseFrameErrors(t *testing.T) {
-	rec := event.Map{{"a", int64(1)}}
+	rec := kvs("a", int64(1))
 	good := AppendMessage(nil, "t", t0, rec, nil)
 	cases := []struct {
 		name  string
@@ -230,7 +230,7 @@ func TestDecoderSplitsAStreamReadByteByByte(t *testing.T) {
 			stream = append(stream, 0xc0) // heartbeat
 			continue
 		}
-		stream = AppendMessage(stream, fmt.Sprintf("t%d", i), t0, event.Map{{"i", int64(i)}, {"pad", strings.Repeat("x", i*40)}}, nil)
+		stream = AppendMessage(stream, fmt.Sprintf("t%d", i), t0, kvs("i", int64(i), "pad", strings.Repeat("x", i*40)), nil)
 	}
 	d := NewDecoder(iotest.OneByteReader(bytes.NewReader(stream)), 64, 4096)
 	for i := 0; ; i++ {
@@ -262,7 +262,7 @@ func TestDecoderSplitsAStreamReadByteByByte(t *testing.T) {
 }
 
 func TestDecoderErrors(t *testing.T) {
-	msg := AppendMessage(nil, "t", t0, event.Map{{"a", "b"}}, nil)
+	msg := AppendMessage(nil, "t", t0, kvs("a", "b"), nil)
 	t.Run("truncated", func(t *testing.T) {
 		stream := append(append([]byte{}, msg...), msg[:10]...)
 		d := NewDecoder(bytes.NewReader(stream), 16, 1024)
@@ -369,4 +369,12 @@ func TestAck(t *testing.T) {
 	if _, err := resp.UnmarshalMsg(AppendAck(nil, "Zm9v")); err != nil || resp.Ack != "Zm9v" {
 		t.Fatalf("%+v %v", resp, err)
 	}
+}
+
+func kvs(pairs ...any) event.Map {
+	m := make(event.Map, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m = append(m, event.KV{Key: pairs[i].(string), Value: pairs[i+1]})
+	}
+	return m
 }

@@ -11,12 +11,12 @@ import (
 )
 
 func fuzzSeeds() [][]byte {
-	rec := event.Map{{"msg", "hello"}, {"n", int64(42)}, {"f", 1.5}, {"l", []any{"a", nil, true}}}
+	rec := kvs("msg", "hello", "n", int64(42), "f", 1.5, "l", []any{"a", nil, true})
 	var stream []byte
 	for i := 0; i < 3; i++ {
 		stream = append(stream, entry(event.Time{Sec: int64(i), Nsec: 7}, rec)...)
 	}
-	v2 := (&event.Event{Time: t0, Meta: event.Map{{"m", int64(1)}}, Body: rec}).AppendMsgpack(nil)
+	v2 := (&event.Event{Time: t0, Meta: kvs("m", int64(1)), Body: rec}).AppendMsgpack(nil)
 	opt := &Options{Chunk: "abc", Size: 3}
 	msg := AppendMessage(nil, "app", t0, rec, opt)
 	return [][]byte{
