@@ -169,7 +169,7 @@ func TestParseFrameErrors(t *testing.T) {
 			b := append([]byte{0x93, 0xa1, 't'}, t0.AppendMsgpack(nil)...)
 			return append(b, 0x01)
 		}(), "byte offset 13: record must be a map, found integer"},
-		{"trailing bytes", append(append([]byte{}, good[:len(good)]...), 0x01), "after the end of the message"},
+		{"trailing bytes", append(append([]byte{}, good...), 0x01), "after the end of the message"},
 		{"one element", []byte{0x91, 0xa1, 't'}, "array of 2 to 4 elements, has 1"},
 		{"bad compression", AppendPackedForward(nil, "t", []byte{1}, &Options{Size: -1, Compressed: "lz4"}), `unsupported compression "lz4"`},
 		{"bad signal", AppendPackedForward(nil, "t", nil, &Options{Size: -1, Signal: 7}), "fluent_signal 7"},
