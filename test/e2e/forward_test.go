@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -421,4 +423,191 @@ func TestForwardIngestKilledLosesNothingAcked(t *testing.T) {
 	if !strings.Contains(ingest.stderr.String(), "forward input listening") {
 		t.Error("restarted ingest did not listen")
 	}
+}
+
+// procCPU is a process's user+system CPU time from /proc (clock ticks of 1/100 s).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond
+}
+
+// procPeakRSS is VmHWM from /proc.
+func procPeakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+// BenchmarkForwardToNull: fluent-logger-golang clients → forward input →
+// null output in one floe process (embedded NATS). Each iteration is one
+// event of about 200 bytes; the clock stops when the null output has
+// delivered them all. Reports events/s, MB/s (input bytes), CPU-seconds and
+// peak RSS of the floe process. Run with -benchtime=200000x.
+func BenchmarkForwardToNull(b *testing.B) {
+	for _, ack := range []bool{false, true} {
+		name := "no_ack"
+		if ack {
+			name = "request_ack"
+		}
+		b.Run(name, func(b *testing.B) { benchForwardToNull(b, ack) })
+	}
+}
+
+func benchForwardToNull(b *testing.B, ack bool) {
+	dir := b.TempDir()
+	addr, httpAddr := freePortB(b), freePortB(b)
+	host, port, _ := net.SplitHostPort(addr)
+	_, httpPort, _ := net.SplitHostPort(httpAddr)
+	cfg := filepath.Join(dir, "floe.conf")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[SERVICE]
+    Flush          0.2
+    storage.path   %s
+    HTTP_Server    On
+    HTTP_Listen    127.0.0.1
+    HTTP_Port      %s
+
+[INPUT]
+    Name    forward
+    Listen  %s
+    Port    %s
+
+[OUTPUT]
+    Name   null
+    Match  *
+`, filepath.Join(dir, "storage"), httpPort, host, port)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := execFloe(b, "-c", cfg)
+	waitListening(b, addr)
+
+	portN, _ := strconv.Atoi(port)
+	const clients = 8
+	payload := strings.Repeat("x", 150)
+	b.ResetTimer()
+	cpu0 := procCPU(cmd.Process.Pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		n := b.N / clients
+		if c < b.N%clients {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lg, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: portN, RequestAck: ack, SubSecondPrecision: true,
+				Timeout: 10 * time.Second, MaxRetry: 3})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer lg.Close()
+			for i := 0; i < n; i++ {
+				if err := lg.Post("bench", map[string]any{"client": c, "seq": i, "msg": payload}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var inBytes uint64
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		m := getMetricsB(httpAddr)
+		inBytes = m.Input["forward.0"]["bytes"]
+		if m.Output["null.0"]["proc_records"] >= uint64(b.N) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("null output has %d of %d records", m.Output["null.0"]["proc_records"], b.N)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	cpu := procCPU(cmd.Process.Pid) - cpu0
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(inBytes)/1e6/el.Seconds(), "MB/s")
+	b.ReportMetric(cpu.Seconds(), "cpu-s")
+	b.ReportMetric(float64(procPeakRSS(cmd.Process.Pid))/(1<<20), "peak-RSS-MiB")
+}
+
+func freePortB(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func execFloe(b *testing.B, args ...string) *exec.Cmd {
+	cmd := exec.Command(floeBin, args...)
+	cmd.Dir = repoRoot()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if b.Failed() {
+			b.Logf("floe stderr:\n%s", tail(stderr.String(), 3000))
+		}
+	})
+	return cmd
+}
+
+func waitListening(b *testing.B, addr string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("nothing listening on %s", addr)
+}
+
+type floeMetrics struct {
+	Input  map[string]map[string]uint64 `json:"input"`
+	Output map[string]map[string]uint64 `json:"output"`
+}
+
+func getMetricsB(addr string) floeMetrics {
+	var m floeMetrics
+	resp, err := http.Get("http://" + addr + "/api/v1/metrics")
+	if err != nil {
+		return m
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
 }
