@@ -530,10 +530,12 @@ func benchForwardToNull(b *testing.B, ack bool) {
 	}
 	wg.Wait()
 	var inBytes uint64
+	var chunks int64
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		m := getMetricsB(httpAddr)
 		inBytes = m.Input["forward.0"]["bytes"]
+		chunks = m.Floe.Stage["ingest"]["chunks_out"]
 		if m.Output["null.0"]["proc_records"] >= uint64(b.N) {
 			break
 		}
@@ -548,6 +550,7 @@ func benchForwardToNull(b *testing.B, ack bool) {
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 	b.ReportMetric(float64(inBytes)/1e6/el.Seconds(), "MB/s")
 	b.ReportMetric(cpu.Seconds(), "cpu-s")
+	b.ReportMetric(float64(b.N)/float64(max(chunks, 1)), "events/chunk")
 	b.ReportMetric(float64(procPeakRSS(cmd.Process.Pid))/(1<<20), "peak-RSS-MiB")
 }
 
@@ -599,6 +602,9 @@ func waitListening(b *testing.B, addr string) {
 type floeMetrics struct {
 	Input  map[string]map[string]uint64 `json:"input"`
 	Output map[string]map[string]uint64 `json:"output"`
+	Floe   struct {
+		Stage map[string]map[string]int64 `json:"stage"`
+	} `json:"floe"`
 }
 
 func getMetricsB(addr string) floeMetrics {
