@@ -318,7 +318,6 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-
 // A stopped instance (shutdown or hot reload) hands what it read but did not
 // decode to the next instance on the same reader: nothing read is lost.
 func TestNextInstanceContinuesWhereStoppedOneLeftOff(t *testing.T) {
