@@ -67,10 +67,10 @@ func TLS(p *plugin.Props) (*tlsConfig, error) {
 	}
 	crt, key := p.String("tls.crt_file"), p.String("tls.key_file")
 	if crt == "" {
-		return nil, p.Errorf("tls.crt_file", "tls is on but tls.crt_file is not set")
+		return nil, p.Errorf("tls", "tls is on but tls.crt_file is not set")
 	}
 	if key == "" {
-		return nil, p.Errorf("tls.key_file", "tls is on but tls.key_file is not set")
+		return nil, p.Errorf("tls", "tls is on but tls.key_file is not set")
 	}
 	certPEM, err := os.ReadFile(crt)
 	if err != nil {
