@@ -66,18 +66,17 @@ func Spec() *plugin.Spec {
 // Syslog is a configured syslog input.
 type Syslog struct {
 	netin.Pause
-	mode    string
-	addr    string // host:port or socket path
-	perm    os.FileMode
-	rcvBuf  int
-	framer  framer
-	chunk   int
-	lines   netin.LineDecoder
-	srv     netin.Server
-	bound   netin.Bound
-	grace   time.Duration
+	mode   string
+	addr   string // host:port or socket path
+	perm   os.FileMode
+	rcvBuf int
+	framer framer
+	chunk  int
+	lines  netin.LineDecoder
+	srv    netin.Server
+	bound  netin.Bound
+	grace  time.Duration
 }
-
 
 // New builds a syslog input.
 func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Input, error) {

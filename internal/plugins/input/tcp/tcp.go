@@ -53,13 +53,13 @@ func Spec() *plugin.Spec {
 
 // TCP is a configured tcp input.
 type TCP struct {
-	addr    string
-	format  *netin.TextFormat
-	chunk   int
-	max     int
-	srv     netin.Server
-	bound   netin.Bound
-	grace   time.Duration
+	addr   string
+	format *netin.TextFormat
+	chunk  int
+	max    int
+	srv    netin.Server
+	bound  netin.Bound
+	grace  time.Duration
 }
 
 // New builds a tcp input.
