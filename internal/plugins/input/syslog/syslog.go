@@ -65,7 +65,7 @@ func Spec() *plugin.Spec {
 
 // Syslog is a configured syslog input.
 type Syslog struct {
-	netin.Pause
+	netin.PauseFlag
 	mode   string
 	addr   string // host:port or socket path
 	perm   os.FileMode
@@ -202,7 +202,7 @@ func (s *Syslog) Run(ctx context.Context, w plugin.Writer) error {
 	}
 	s.srv.Log.Info("listening", "mode", s.mode, "address", a.String())
 	lines := s.lines
-	d := &netin.Datagrams{Conn: pc, Size: max(s.framer.max, 64<<10), Pause: &s.Pause, Metrics: s.srv.Metrics, Log: s.srv.Log,
+	d := &netin.Datagrams{Conn: pc, Size: max(s.framer.max, 64<<10), Pause: &s.PauseFlag, Metrics: s.srv.Metrics, Log: s.srv.Log,
 		Decode: func(b *netin.Batch, data []byte, peer net.Addr) {
 			msg := trimNewline(data)
 			if len(msg) == 0 {
@@ -262,3 +262,5 @@ func (s *Syslog) handle(ctx context.Context, c *netin.Conn, w plugin.Writer) {
 	}
 	writes.Wait(ctx, s.grace)
 }
+
+var _ plugin.Pauser = (*Syslog)(nil)

@@ -293,7 +293,7 @@ func TestPausedUDPDropsAndCounts(t *testing.T) {
 	}
 	defer c.Close()
 	msg := func(i int) string { return fmt.Sprintf("<14>1 2024-05-01T10:00:00Z h app - - - msg %d", i) }
-	r.in.Pause.Pause()
+	r.in.Pause()
 	for i := range 5 {
 		fmt.Fprint(c, msg(i))
 	}
@@ -304,7 +304,7 @@ func TestPausedUDPDropsAndCounts(t *testing.T) {
 	if r.m.Dropped.Load() != 5 || r.w.Count() != 0 {
 		t.Fatalf("dropped %d, written %d; want 5 and 0", r.m.Dropped.Load(), r.w.Count())
 	}
-	r.in.Pause.Resume()
+	r.in.Resume()
 	fmt.Fprint(c, msg(0)+"\n")
 	evs := waitEvents(t, r.w, 1)
 	if field(evs[0], "message") != "msg 0" {

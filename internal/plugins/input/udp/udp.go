@@ -43,7 +43,7 @@ func Spec() *plugin.Spec {
 
 // UDP is a configured udp input.
 type UDP struct {
-	netin.Pause
+	netin.PauseFlag
 	addr   string
 	format *netin.TextFormat
 	size   int
@@ -95,7 +95,7 @@ func (u *UDP) Run(ctx context.Context, w plugin.Writer) error {
 	}
 	u.format.Log.Info("listening", "address", a.String())
 	dec := u.format.NewDecoder("")
-	d := &netin.Datagrams{Conn: pc, Size: u.size, Pause: &u.Pause, Metrics: u.format.Metrics, Log: u.format.Log,
+	d := &netin.Datagrams{Conn: pc, Size: u.size, Pause: &u.PauseFlag, Metrics: u.format.Metrics, Log: u.format.Log,
 		Decode: func(b *netin.Batch, data []byte, peer net.Addr) {
 			dec.SetSource(netin.SourceOf("udp", peer))
 			dec.B = *b
@@ -104,3 +104,5 @@ func (u *UDP) Run(ctx context.Context, w plugin.Writer) error {
 		}}
 	return d.Run(ctx, w)
 }
+
+var _ plugin.Pauser = (*UDP)(nil)

@@ -101,7 +101,7 @@ func TestNoneDatagrams(t *testing.T) {
 func TestPausedDropsAndCounts(t *testing.T) {
 	w := &plugintest.Writer{}
 	u, c, m := start(t, w, "format none")
-	u.Pause.Pause()
+	u.Pause()
 	fmt.Fprint(c, "x\ny\n")
 	deadline := time.Now().Add(20 * time.Second)
 	for m.Dropped.Load() < 2 && time.Now().Before(deadline) {
@@ -110,7 +110,7 @@ func TestPausedDropsAndCounts(t *testing.T) {
 	if m.Dropped.Load() != 2 || w.Count() != 0 {
 		t.Fatalf("dropped %d written %d, want 2 and 0", m.Dropped.Load(), w.Count())
 	}
-	u.Pause.Resume()
+	u.Resume()
 	fmt.Fprint(c, "z\n")
 	if got := bodies(t, w, 1); got != `{"log":"z"}` {
 		t.Errorf("after resume %s", got)

@@ -23,7 +23,7 @@ const DatagramQueueLimit = 4 << 20
 type Datagrams struct {
 	Conn    net.PacketConn
 	Size    int // largest datagram read
-	Pause   *Pause
+	Pause   *PauseFlag
 	Metrics *telemetry.NetInputMetrics
 	Log     *slog.Logger
 	// Decode appends the records of one datagram from peer to b.
@@ -58,7 +58,7 @@ func (d *Datagrams) Run(ctx context.Context, w plugin.Writer) error {
 		if b.Records == 0 {
 			continue
 		}
-		if d.Pause.Paused() || !q.Put(&b) {
+		if d.Pause.IsPaused() || !q.Put(&b) {
 			d.Metrics.Dropped.Add(uint64(b.Records))
 			d.Log.Debug("pipeline paused or behind: datagram records dropped", "records", b.Records)
 		}

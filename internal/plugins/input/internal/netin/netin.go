@@ -10,15 +10,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/filter/recordaccessor"
 	"github.com/floe-io/floe/internal/telemetry"
 )
 
@@ -62,27 +65,27 @@ func Metrics(set plugin.Settings) *telemetry.NetInputMetrics {
 	return &telemetry.NetInputMetrics{}
 }
 
-// Pause is the paused state of an input that refuses data while the
+// PauseFlag is the paused state of an input that refuses data while the
 // pipeline is full instead of blocking in Write (plugin.Pauser): HTTP
 // answers 503, datagram inputs drop and count. Embed it to implement
 // plugin.Pauser.
-type Pause struct{ paused atomic.Bool }
+type PauseFlag struct{ paused atomic.Bool }
 
 // Pause marks the input paused (plugin.Pauser).
-func (p *Pause) Pause() { p.paused.Store(true) }
+func (p *PauseFlag) Pause() { p.paused.Store(true) }
 
 // Resume marks the input running again (plugin.Pauser).
-func (p *Pause) Resume() { p.paused.Store(false) }
+func (p *PauseFlag) Resume() { p.paused.Store(false) }
 
-// Paused reports whether the input is paused.
-func (p *Pause) Paused() bool { return p.paused.Load() }
+// IsPaused reports whether the input is paused.
+func (p *PauseFlag) IsPaused() bool { return p.paused.Load() }
 
 // Server accepts stream connections (TCP or unix, optionally TLS) and runs a
 // handler for each, counting them in Metrics.
 type Server struct {
 	Log     *slog.Logger
 	Metrics *telemetry.NetInputMetrics
-	TLS     *tlsConfig // nil: plain
+	TLS     *TLSConfig // nil: plain
 	// Name prefixes the source addresses of connections: "tcp" or "unix".
 	Scheme string
 	// Path is the socket path of a unix listener, for source addresses.
@@ -264,7 +267,7 @@ func SourceOf(scheme string, a net.Addr) string {
 // entry key: val (Fluent Bit's flb_msgpack_append_message_to_record). A
 // body that is not a map is appended unchanged.
 func AppendField(dst, body []byte, key, val string) []byte {
-	n, hl, ok := mapHeader(body)
+	n, hl, ok := recordaccessor.MapHeader(body)
 	if !ok {
 		return append(dst, body...)
 	}
@@ -274,25 +277,9 @@ func AppendField(dst, body []byte, key, val string) []byte {
 	return event.AppendString(dst, val)
 }
 
-// mapHeader reads the entry count and header length of a MessagePack map.
-func mapHeader(b []byte) (n, hl int, ok bool) {
-	if len(b) == 0 {
-		return 0, 0, false
-	}
-	switch c := b[0]; {
-	case c&0xf0 == 0x80:
-		return int(c & 0x0f), 1, true
-	case c == 0xde && len(b) >= 3:
-		return int(b[1])<<8 | int(b[2]), 3, true
-	case c == 0xdf && len(b) >= 5:
-		return int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4]), 5, true
-	}
-	return 0, 0, false
-}
-
 // IsMap reports whether b starts with a MessagePack map.
 func IsMap(b []byte) bool {
-	_, _, ok := mapHeader(b)
+	_, _, ok := recordaccessor.MapHeader(b)
 	return ok
 }
 
@@ -406,4 +393,24 @@ func AddrOf(ln net.Listener) net.Addr {
 		return nil
 	}
 	return ln.Addr()
+}
+
+// ErrorLog is a standard logger for net/http's server errors: they go to
+// log at warning level, and TLS handshake failures count as refusals.
+func ErrorLog(log *slog.Logger, m *telemetry.NetInputMetrics) *stdlog.Logger {
+	return stdlog.New(errorLogWriter{log, m}, "", 0)
+}
+
+type errorLogWriter struct {
+	log *slog.Logger
+	m   *telemetry.NetInputMetrics
+}
+
+func (e errorLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		e.m.Refused.Add(1)
+	}
+	e.log.Warn("http server", "error", msg)
+	return len(p), nil
 }

@@ -39,9 +39,9 @@ func TLSKeys() []plugin.Key {
 // does not hold a connection slot forever.
 const handshakeTimeout = 10 * time.Second
 
-type tlsConfig struct{ cfg *tls.Config }
+type TLSConfig struct{ cfg *tls.Config }
 
-func (t *tlsConfig) handshake(ctx context.Context, c net.Conn) (net.Conn, error) {
+func (t *TLSConfig) handshake(ctx context.Context, c net.Conn) (net.Conn, error) {
 	tc := tls.Server(c, t.cfg)
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
@@ -52,7 +52,7 @@ func (t *tlsConfig) handshake(ctx context.Context, c net.Conn) (net.Conn, error)
 }
 
 // Config returns the standard library form (for net/http).
-func (t *tlsConfig) Config() *tls.Config {
+func (t *TLSConfig) Config() *tls.Config {
 	if t == nil {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (t *tlsConfig) Config() *tls.Config {
 
 // TLS builds the server TLS configuration of an input from its tls.* keys,
 // or nil when tls is off. Errors name the key at fault.
-func TLS(p *plugin.Props) (*tlsConfig, error) {
+func TLS(p *plugin.Props) (*TLSConfig, error) {
 	if !p.Bool("tls") {
 		return nil, nil
 	}
@@ -136,7 +136,7 @@ func TLS(p *plugin.Props) (*tlsConfig, error) {
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
-	return &tlsConfig{cfg: cfg}, nil
+	return &TLSConfig{cfg: cfg}, nil
 }
 
 func tlsVersion(s string) uint16 {
