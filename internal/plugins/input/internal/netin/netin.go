@@ -381,8 +381,8 @@ func KBSize(p *plugin.Props, key string, def int) (int, error) {
 		t, mult = t[:len(t)-1], 1024*1024
 	}
 	n, err := strconv.Atoi(t)
-	if err != nil || n <= 0 || n > 1<<20 {
-		return 0, p.Errorf(key, "%s %q is not a positive number of kilobytes", key, s)
+	if err != nil || n <= 0 || int64(n)*int64(mult) > 1<<30 {
+		return 0, p.Errorf(key, "%s %q is not a positive number of kilobytes up to 1G", key, s)
 	}
 	return n * mult, nil
 }
