@@ -15,7 +15,8 @@ import (
 //	           "redeliveries":N,"dead_letters":N,"unmatched":N,"unmatched_records":N,"pending":N}},
 //	         "filter":{"grep.0":{"errors":N}},
 //	         "output":{"stdout.0":{"dead_letters":N}},
-//	         "wasm":{"wasm.0":{"calls":N,...}}}}   (only when WASM filters exist)
+//	         "wasm":{"wasm.0":{"calls":N,...}},   (only when WASM filters exist)
+//	         "net_input":{"http.0":{"connections":N,...}}}}   (only with network inputs)
 //
 // Instances appear in registration order and keys in Fluent Bit's order.
 // "input", "filter", "output" and "floe" are always present (possibly empty
@@ -90,6 +91,7 @@ func (r *Registry) MetricsJSON() []byte {
 	}
 	b = append(b, '}')
 	b = appendWasmJSON(b, r.wasmList())
+	b = appendNetInputJSON(b, r.netInputList())
 	b = append(b, `}}`...)
 	return b
 }

@@ -147,6 +147,7 @@ type Registry struct {
 	outputs instances[OutputMetrics]
 	stages  instances[StageMetrics]
 	wasms   instances[WasmMetrics]
+	netins  instances[NetInputMetrics]
 
 	health healthRing
 }

@@ -10,9 +10,14 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
+	execin "github.com/floe-io/floe/internal/plugins/input/exec"
 	"github.com/floe-io/floe/internal/plugins/input/execwasi"
 	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
+	httpin "github.com/floe-io/floe/internal/plugins/input/http"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
+	"github.com/floe-io/floe/internal/plugins/input/syslog"
+	"github.com/floe-io/floe/internal/plugins/input/tcp"
+	"github.com/floe-io/floe/internal/plugins/input/udp"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
@@ -28,6 +33,11 @@ func Registry() *plugin.Registry {
 		stdin.Spec(),
 		execwasi.Spec(),
 		fluentbitmetrics.Spec(),
+		httpin.Spec(),
+		tcp.Spec(),
+		udp.Spec(),
+		syslog.Spec(),
+		execin.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),
