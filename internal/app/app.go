@@ -542,7 +542,9 @@ func (p *process) exitsWhenInputsEnd() bool {
 		return false
 	}
 	for _, in := range p.plan.Inputs {
-		if in.Spec.Name != "stdin" {
+		// exec with exit_after_oneshot ends after its one run, as stdin at EOF.
+		finite := in.Spec.Name == "stdin" || in.Spec.Name == "exec" && in.Props.Bool("exit_after_oneshot")
+		if !finite {
 			return false
 		}
 	}

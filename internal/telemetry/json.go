@@ -16,7 +16,7 @@ import (
 //	         "filter":{"grep.0":{"errors":N}},
 //	         "output":{"stdout.0":{"dead_letters":N}},
 //	         "wasm":{"wasm.0":{"calls":N,...}},   (only when WASM filters exist)
-//	         "net_input":{"forward.0":{"connections":N,"active_connections":N,"refusals":N}}}}   (only with network inputs)
+//	         "net_input":{"http.0":{"connections":N,...}}}}   (only with network inputs)
 //
 // Instances appear in registration order and keys in Fluent Bit's order.
 // "input", "filter", "output" and "floe" are always present (possibly empty

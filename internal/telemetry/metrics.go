@@ -147,8 +147,7 @@ type Registry struct {
 	outputs instances[OutputMetrics]
 	stages  instances[StageMetrics]
 	wasms   instances[WasmMetrics]
-	// netInputs are the network inputs' connection metrics.
-	netInputs instances[NetInputMetrics]
+	netins  instances[NetInputMetrics]
 
 	health healthRing
 }

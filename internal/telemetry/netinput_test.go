@@ -10,25 +10,37 @@ import (
 
 func TestNetInputMetrics(t *testing.T) {
 	r := NewRegistry("test")
-	if s := string(r.MetricsJSON()); strings.Contains(s, "net_input") {
-		t.Fatalf("net_input present without network inputs: %s", s)
+	if got := string(r.MetricsJSON()); strings.Contains(got, `"net_input"`) {
+		t.Fatalf("net_input object without network inputs: %s", got)
 	}
-	m := r.NetInput("forward.0")
-	m.Connections.Add(3)
-	m.Active.Set(2)
-	m.Refusals.Add(1)
+	m := r.NetInput("http.0")
+	if r.NetInput("http.0") != m {
+		t.Fatal("NetInput is not get-or-create")
+	}
+	m.Connections.Set(1)
+	m.ConnectionsTotal.Add(2)
+	m.Refused.Add(3)
+	m.Dropped.Add(4)
+	m.Errors.Add(5)
+	m.Unparsed.Add(6)
+
 	var top struct {
 		Floe struct {
-			NetInput map[string]map[string]uint64 `json:"net_input"`
+			NetInput map[string]map[string]int64 `json:"net_input"`
 		} `json:"floe"`
 	}
 	if err := json.Unmarshal(r.MetricsJSON(), &top); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: %s", err, r.MetricsJSON())
 	}
-	got := top.Floe.NetInput["forward.0"]
-	if got["connections"] != 3 || got["active_connections"] != 2 || got["refusals"] != 1 {
-		t.Fatalf("%v", got)
+	want := map[string]int64{"connections": 1, "connections_total": 2, "refused": 3, "dropped_records": 4,
+		"decode_errors": 5, "unparsed_records": 6}
+	got := top.Floe.NetInput["http.0"]
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d (%v)", k, got[k], v, got)
+		}
 	}
+
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(r.Collector())
 	mfs, err := reg.Gather()
@@ -37,15 +49,17 @@ func TestNetInputMetrics(t *testing.T) {
 	}
 	found := map[string]float64{}
 	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "forward.0" {
-				found[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		for _, pm := range mf.GetMetric() {
+			if len(pm.GetLabel()) == 1 && pm.GetLabel()[0].GetValue() == "http.0" && strings.HasPrefix(mf.GetName(), "floe_input_") {
+				found[mf.GetName()] = pm.GetCounter().GetValue() + pm.GetGauge().GetValue()
 			}
 		}
 	}
-	for name, v := range map[string]float64{MetricInputConnections: 3, MetricInputActiveConnections: 2, MetricInputRefusals: 1} {
-		if found[name] != v {
-			t.Errorf("%s = %v, want %v", name, found[name], v)
+	wantProm := map[string]float64{MetricNetInputConnections: 1, MetricNetInputConnectionsTotal: 2, MetricNetInputRefused: 3,
+		MetricNetInputDropped: 4, MetricNetInputErrors: 5, MetricNetInputUnparsed: 6}
+	for k, v := range wantProm {
+		if found[k] != v {
+			t.Errorf("%s = %v, want %v (%v)", k, found[k], v, found)
 		}
 	}
 }

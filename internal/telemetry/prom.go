@@ -69,7 +69,7 @@ type collector struct {
 	outputs []counterDesc[OutputMetrics]
 	stages  []counterDesc[StageMetrics]
 	wasm    wasmCollector
-	net     netInputCollector
+	netin   netInputCollector
 	pending *prometheus.Desc
 	gauges  []gaugeDesc
 	uptime  *prometheus.Desc
@@ -83,9 +83,9 @@ type collector struct {
 func (r *Registry) Collector() prometheus.Collector {
 	const n, s = "name", "stage"
 	return &collector{
-		r:    r,
-		wasm: newWasmCollector(),
-		net:  newNetInputCollector(),
+		r:     r,
+		wasm:  newWasmCollector(),
+		netin: newNetInputCollector(),
 		inputs: []counterDesc[InputMetrics]{
 			cdesc(MetricInputRecords, "Number of input records.", n, func(m *InputMetrics) *Counter { return &m.Records }),
 			cdesc(MetricInputBytes, "Number of input bytes.", n, func(m *InputMetrics) *Counter { return &m.Bytes }),
@@ -148,7 +148,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- g.d
 	}
 	c.wasm.describe(ch)
-	c.net.describe(ch)
+	c.netin.describe(ch)
 	ch <- c.uptime
 	ch <- c.startT
 	ch <- c.build
@@ -169,7 +169,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.outputs, l.outputs)
 	emit(ch, c.stages, l.stages)
 	c.wasm.collect(ch, c.r.wasmList())
-	c.net.collect(ch, c.r.netInputList())
+	c.netin.collect(ch, c.r.netInputList())
 	for _, e := range l.stages {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(e.m.Pending.Load()), e.name)
 		for _, g := range c.gauges {

@@ -28,6 +28,9 @@ type Writer struct {
 	Stored  int            // records whose receipt resolved
 	Flushes int            // calls of Flush (plugin.Flusher)
 	Notify  chan struct{}  // receives a value after each write, if set
+	// Hold, when set, blocks every Write until it is closed (or the
+	// write's context ends), as ingest's Writer blocks while paused.
+	Hold chan struct{}
 }
 
 type receipt struct{ done chan struct{} }
@@ -36,7 +39,14 @@ func (r *receipt) Done() <-chan struct{} { return r.done }
 func (r *receipt) Err() error            { return nil }
 
 // Write records a write.
-func (w *Writer) Write(_ context.Context, tag string, data []byte, records int) (plugin.Receipt, error) {
+func (w *Writer) Write(ctx context.Context, tag string, data []byte, records int) (plugin.Receipt, error) {
+	if w.Hold != nil {
+		select {
+		case <-w.Hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	w.Mu.Lock()
 	w.Writes = append(w.Writes, Write{tag, append([]byte(nil), data...), records})
 	w.Mu.Unlock()

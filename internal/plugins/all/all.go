@@ -10,10 +10,15 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
+	execin "github.com/floe-io/floe/internal/plugins/input/exec"
 	"github.com/floe-io/floe/internal/plugins/input/execwasi"
 	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
 	forwardin "github.com/floe-io/floe/internal/plugins/input/forward"
+	httpin "github.com/floe-io/floe/internal/plugins/input/http"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
+	"github.com/floe-io/floe/internal/plugins/input/syslog"
+	"github.com/floe-io/floe/internal/plugins/input/tcp"
+	"github.com/floe-io/floe/internal/plugins/input/udp"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
@@ -30,6 +35,11 @@ func Registry() *plugin.Registry {
 		execwasi.Spec(),
 		fluentbitmetrics.Spec(),
 		forwardin.Spec(),
+		httpin.Spec(),
+		tcp.Spec(),
+		udp.Spec(),
+		syslog.Spec(),
+		execin.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),

@@ -31,8 +31,9 @@
 // listener, UDP datagrams to the same port are answered with one 0x00 byte
 // (Fluentd's heartbeat), when that port is free for UDP.
 //
-// Metrics: records and bytes as Fluent Bit's; connections, active
-// connections and refusals under floe.net_input.
+// Metrics: records and bytes as Fluent Bit's; under floe.net_input the
+// open and total connections, failed handshakes (TLS or shared key) as
+// refused, and connections closed for bad input as decode errors.
 //
 // Differences: fluent_signal 1 and 2 (cmetrics/ctraces payloads) are refused
 // (the connection closes with that reason); tls.key_passwd is refused.
@@ -305,14 +306,14 @@ func (f *Forward) Run(ctx context.Context, w plugin.Writer) error {
 			}
 			continue
 		}
+		f.net.ConnectionsTotal.Add(1)
 		f.net.Connections.Add(1)
-		f.net.Active.Add(1)
 		cn := &conn{f: f, c: c, w: w, flush: flushReq, acks: make(chan pendingAck, maxPendingAcks)}
 		readers.Add(1)
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
-			defer f.net.Active.Add(-1)
+			defer f.net.Connections.Add(-1)
 			cn.serve(ctx, ackCtx, readers.Done)
 		}()
 	}
@@ -385,7 +386,7 @@ func (cn *conn) serve(ctx, ackCtx context.Context, readerDone func()) {
 		if err != nil {
 			readerDone()
 			if ctx.Err() == nil {
-				f.net.Refusals.Add(1)
+				f.net.Refused.Add(1)
 				cn.log.Warn("closing forward connection", "reason", fmt.Errorf("TLS handshake: %w", err))
 			}
 			cn.c.Close()
@@ -401,7 +402,12 @@ func (cn *conn) serve(ctx, ackCtx context.Context, readerDone func()) {
 	readerDone()
 	close(cn.acks)
 	if reason != nil {
-		f.net.Refusals.Add(1)
+		var ae *authError
+		if errors.As(reason, &ae) {
+			f.net.Refused.Add(1)
+		} else {
+			f.net.Errors.Add(1)
+		}
 		cn.log.Warn("closing forward connection", "reason", reason)
 	}
 	<-ackerDone
@@ -516,11 +522,16 @@ func (cn *conn) handshake(dec *proto.Decoder) error {
 		return fmt.Errorf("sending PONG: %w", err)
 	}
 	if !pong.AuthResult {
-		return fmt.Errorf("authentication failed for host %q user %q: %s", ping.Hostname, ping.Username, pong.Reason)
+		return &authError{fmt.Errorf("authentication failed for host %q user %q: %s", ping.Hostname, ping.Username, pong.Reason)}
 	}
 	cn.setReadDeadline(time.Time{})
 	return nil
 }
+
+// authError is a failed handshake: counted as refused, not as bad input.
+type authError struct{ error }
+
+func (e *authError) Unwrap() error { return e.error }
 
 // setReadDeadline sets a deadline unless a shutdown already cut reads short.
 func (cn *conn) setReadDeadline(t time.Time) {

@@ -347,8 +347,8 @@ func TestModesArriveAndAreAcked(t *testing.T) {
 	if w.flushes.Load() == 0 {
 		t.Error("acked chunks were not sealed at once (no Flush)")
 	}
-	if m := s.netMetrics(); m.Connections.Load() != 1 || m.Refusals.Load() != 0 || m.Active.Load() != 1 {
-		t.Errorf("metrics connections %d refusals %d active %d", m.Connections.Load(), m.Refusals.Load(), m.Active.Load())
+	if m := s.netMetrics(); m.ConnectionsTotal.Load() != 1 || m.Errors.Load() != 0 || m.Refused.Load() != 0 || m.Connections.Load() != 1 {
+		t.Errorf("metrics connections %d errors %d refused %d open %d", m.ConnectionsTotal.Load(), m.Errors.Load(), m.Refused.Load(), m.Connections.Load())
 	}
 }
 
@@ -508,8 +508,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			if !strings.Contains(s.logs.String(), tc.reason) {
 				t.Fatalf("no logged reason containing %q", tc.reason)
 			}
-			if got := s.netMetrics().Refusals.Load(); got != uint64(i+1) {
-				t.Errorf("refusals %d, want %d", got, i+1)
+			if got := s.netMetrics().Errors.Load(); got != uint64(i+1) {
+				t.Errorf("decode errors %d, want %d", got, i+1)
 			}
 			sendGood(i + 1)
 		})
@@ -629,8 +629,8 @@ func TestSharedKeyAndUsers(t *testing.T) {
 	if got := w.events(t); len(got["sneaky"]) != 0 || len(got["auth"]) != 3 {
 		t.Fatalf("events %v", got)
 	}
-	if got := s.netMetrics().Refusals.Load(); got != 4 {
-		t.Errorf("refusals %d, want 4", got)
+	if m := s.netMetrics(); m.Refused.Load() != 3 || m.Errors.Load() != 1 {
+		t.Errorf("refused %d (want 3 failed logins), decode errors %d (want 1: no handshake)", m.Refused.Load(), m.Errors.Load())
 	}
 	if !strings.Contains(s.logs.String(), "shared_key mismatch") {
 		t.Errorf("reason not logged")

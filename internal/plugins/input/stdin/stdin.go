@@ -47,6 +47,7 @@ import (
 
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/input/internal/jsonscan"
 	"github.com/floe-io/floe/internal/plugins/input/internal/receipts"
 )
 
@@ -307,13 +308,13 @@ func (st *state) process(atEOF bool) {
 			}
 			off, st.skip = nl+1, false
 		}
-		i := skipWS(b, off)
+		i := jsonscan.SkipWS(b, off)
 		if i >= len(b) {
 			off = i
 			break
 		}
-		end, err := scanValue(b, i, atEOF)
-		if err == errIncomplete {
+		end, err := jsonscan.Value(b, i, atEOF)
+		if err == jsonscan.ErrIncomplete {
 			if atEOF {
 				st.s.log.Error("incomplete JSON at end of input, dropped", "bytes", len(b)-i)
 				off = len(b)
@@ -326,10 +327,10 @@ func (st *state) process(atEOF bool) {
 			}
 			break
 		}
-		var se *syntaxError
+		var se *jsonscan.SyntaxError
 		if errors.As(err, &se) {
 			st.s.log.Debug("invalid JSON message, skipping", "error", err)
-			off, st.skip = se.off, true
+			off, st.skip = se.Off, true
 			continue
 		}
 		st.value(b[i:end])

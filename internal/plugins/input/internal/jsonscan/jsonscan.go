@@ -1,97 +1,102 @@
-package stdin
+// Package jsonscan finds where JSON values end in a stream of bytes, so that
+// inputs reading JSON from pipes and sockets (stdin, tcp, udp) can cut the
+// stream into values before converting each one.
+package jsonscan
 
 import (
 	"errors"
 	"fmt"
 )
 
-// errIncomplete means the input ended inside a JSON value.
-var errIncomplete = errors.New("incomplete JSON value")
+// ErrIncomplete means the input ended inside a JSON value.
+var ErrIncomplete = errors.New("incomplete JSON value")
 
-// syntaxError is malformed JSON at byte offset off of the buffer.
-type syntaxError struct {
-	off int
-	msg string
+// SyntaxError is malformed JSON at byte offset Off of the buffer.
+type SyntaxError struct {
+	Off int
+	Msg string
 }
 
-func (e *syntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.off, e.msg) }
+func (e *SyntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.Off, e.Msg) }
 
 const maxDepth = 512
 
-func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// IsWS reports whether c is JSON whitespace.
+func IsWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && isWS(b[i]) {
+// SkipWS returns the index of the first non-whitespace byte of b at or after i.
+func SkipWS(b []byte, i int) int {
+	for i < len(b) && IsWS(b[i]) {
 		i++
 	}
 	return i
 }
 
-// scanValue finds the end of the JSON value starting at b[i]. It checks the
+// Value finds the end of the JSON value starting at b[i]. It checks the
 // structure (brackets, strings, commas, colons, literals) so that malformed
-// input is detected at the first bad byte, and reports errIncomplete when b
+// input is detected at the first bad byte, and reports ErrIncomplete when b
 // ends before the value does. A number at the very end of b is incomplete
 // unless atEOF, as more digits may follow. Numbers and escapes are only
 // checked loosely here; the conversion checks them fully.
-func scanValue(b []byte, i int, atEOF bool) (int, error) {
+func Value(b []byte, i int, atEOF bool) (int, error) {
 	return scan(b, i, atEOF, 0)
 }
 
 func scan(b []byte, i int, atEOF bool, depth int) (int, error) {
 	if depth > maxDepth {
-		return 0, &syntaxError{i, "nesting too deep"}
+		return 0, &SyntaxError{i, "nesting too deep"}
 	}
 	if i >= len(b) {
-		return 0, errIncomplete
+		return 0, ErrIncomplete
 	}
 	switch c := b[i]; {
 	case c == '{':
-		i = skipWS(b, i+1)
+		i = SkipWS(b, i+1)
 		if i >= len(b) {
-			return 0, errIncomplete
+			return 0, ErrIncomplete
 		}
 		if b[i] == '}' {
 			return i + 1, nil
 		}
 		for {
 			if i >= len(b) {
-				return 0, errIncomplete
+				return 0, ErrIncomplete
 			}
 			if b[i] != '"' {
-				return 0, &syntaxError{i, "expected an object key"}
+				return 0, &SyntaxError{i, "expected an object key"}
 			}
 			var err error
 			if i, err = scanString(b, i); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = SkipWS(b, i)
 			if i >= len(b) {
-				return 0, errIncomplete
+				return 0, ErrIncomplete
 			}
 			if b[i] != ':' {
-				return 0, &syntaxError{i, "expected ':'"}
+				return 0, &SyntaxError{i, "expected ':'"}
 			}
-			i = skipWS(b, i+1)
+			i = SkipWS(b, i+1)
 			if i, err = scan(b, i, atEOF, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = SkipWS(b, i)
 			if i >= len(b) {
-				return 0, errIncomplete
+				return 0, ErrIncomplete
 			}
 			switch b[i] {
 			case ',':
-				i = skipWS(b, i+1)
+				i = SkipWS(b, i+1)
 			case '}':
 				return i + 1, nil
 			default:
-				return 0, &syntaxError{i, "expected ',' or '}'"}
+				return 0, &SyntaxError{i, "expected ',' or '}'"}
 			}
 		}
 	case c == '[':
-		i = skipWS(b, i+1)
+		i = SkipWS(b, i+1)
 		if i >= len(b) {
-			return 0, errIncomplete
+			return 0, ErrIncomplete
 		}
 		if b[i] == ']' {
 			return i + 1, nil
@@ -101,17 +106,17 @@ func scan(b []byte, i int, atEOF bool, depth int) (int, error) {
 			if i, err = scan(b, i, atEOF, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
+			i = SkipWS(b, i)
 			if i >= len(b) {
-				return 0, errIncomplete
+				return 0, ErrIncomplete
 			}
 			switch b[i] {
 			case ',':
-				i = skipWS(b, i+1)
+				i = SkipWS(b, i+1)
 			case ']':
 				return i + 1, nil
 			default:
-				return 0, &syntaxError{i, "expected ',' or ']'"}
+				return 0, &SyntaxError{i, "expected ',' or ']'"}
 			}
 		}
 	case c == '"':
@@ -128,11 +133,11 @@ func scan(b []byte, i int, atEOF bool, depth int) (int, error) {
 			j++
 		}
 		if j == len(b) && !atEOF {
-			return 0, errIncomplete
+			return 0, ErrIncomplete
 		}
 		return j, nil
 	default:
-		return 0, &syntaxError{i, fmt.Sprintf("unexpected %q", c)}
+		return 0, &SyntaxError{i, fmt.Sprintf("unexpected %q", c)}
 	}
 }
 
@@ -144,19 +149,19 @@ func scanString(b []byte, i int) (int, error) {
 		case c == '\\':
 			i++
 		case c < 0x20:
-			return 0, &syntaxError{i, "control character in string"}
+			return 0, &SyntaxError{i, "control character in string"}
 		}
 	}
-	return 0, errIncomplete
+	return 0, ErrIncomplete
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {
 	for k := 0; k < len(lit); k++ {
 		if i+k >= len(b) {
-			return 0, errIncomplete
+			return 0, ErrIncomplete
 		}
 		if b[i+k] != lit[k] {
-			return 0, &syntaxError{i + k, "invalid literal"}
+			return 0, &SyntaxError{i + k, "invalid literal"}
 		}
 	}
 	return i + len(lit), nil
