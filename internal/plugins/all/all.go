@@ -13,6 +13,7 @@ import (
 	execin "github.com/floe-io/floe/internal/plugins/input/exec"
 	"github.com/floe-io/floe/internal/plugins/input/execwasi"
 	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
+	forwardin "github.com/floe-io/floe/internal/plugins/input/forward"
 	httpin "github.com/floe-io/floe/internal/plugins/input/http"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/input/syslog"
@@ -33,6 +34,7 @@ func Registry() *plugin.Registry {
 		stdin.Spec(),
 		execwasi.Spec(),
 		fluentbitmetrics.Spec(),
+		forwardin.Spec(),
 		httpin.Spec(),
 		tcp.Spec(),
 		udp.Spec(),
