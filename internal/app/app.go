@@ -23,6 +23,7 @@ import (
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/natsembed"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/positions"
 	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/services/filter"
 	"github.com/floe-io/floe/services/ingest"
@@ -542,7 +543,7 @@ func (p *process) exitsWhenInputsEnd() bool {
 		return false
 	}
 	for _, in := range p.plan.Inputs {
-		if in.Spec.Name != "stdin" {
+		if in.Spec.Name != "stdin" && (in.Spec.Name != "tail" || !in.Props.Bool("exit_on_eof")) {
 			return false
 		}
 	}
@@ -624,6 +625,11 @@ func (p *process) waitDrained(ctx context.Context) {
 
 func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 	var inputs []ingest.Input
+	store, err := positions.Open(ctx, p.js, p.svc.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	p.plan.Positions = store
 	for _, i := range p.plan.Inputs {
 		in, err := p.plan.NewInput(ctx, i, p.log)
 		if err != nil {
