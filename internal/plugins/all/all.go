@@ -13,6 +13,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/execwasi"
 	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
+	"github.com/floe-io/floe/internal/plugins/input/tail"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
@@ -26,6 +27,7 @@ func Registry() *plugin.Registry {
 	return plugin.NewRegistry().MustAdd(
 		dummy.Spec(),
 		stdin.Spec(),
+		tail.Spec(),
 		execwasi.Spec(),
 		fluentbitmetrics.Spec(),
 		grep.Spec(),
