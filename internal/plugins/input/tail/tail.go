@@ -249,19 +249,18 @@ type file struct {
 	start int64
 	// replay holds the batch ends recorded before a restart, so re-read
 	// batches get the same ids.
-	replay     []cut
-	committed  int64
-	commitEnd  int64
-	inflight   []flight
-	dirty      bool
-	failed     bool // a batch was not stored: commit nothing further
-	ml         *multiline.Stream
-	rotatedAt  time.Time // when this file stopped being the one at path
-	eof        bool
-	dead       bool
-	batch      []byte
-	records    int
-	flushBatch bool
+	replay    []cut
+	committed int64
+	commitEnd int64
+	inflight  []flight
+	dirty     bool
+	failed    bool // a batch was not stored: commit nothing further
+	ml        *multiline.Stream
+	rotatedAt time.Time // when this file stopped being the one at path
+	eof       bool
+	dead      bool
+	batch     []byte
+	records   int
 }
 
 func fileID(fi os.FileInfo) (dev, ino uint64) {
