@@ -23,6 +23,7 @@ import (
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/natsembed"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/positions"
 	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/services/filter"
 	"github.com/floe-io/floe/services/ingest"
@@ -542,8 +543,11 @@ func (p *process) exitsWhenInputsEnd() bool {
 		return false
 	}
 	for _, in := range p.plan.Inputs {
-		// exec with exit_after_oneshot ends after its one run, as stdin at EOF.
-		finite := in.Spec.Name == "stdin" || in.Spec.Name == "exec" && in.Props.Bool("exit_after_oneshot")
+		// stdin at EOF, exec with exit_after_oneshot after its one run and tail
+		// with exit_on_eof at the end of its files are the inputs that end.
+		finite := in.Spec.Name == "stdin" ||
+			in.Spec.Name == "exec" && in.Props.Bool("exit_after_oneshot") ||
+			in.Spec.Name == "tail" && in.Props.Bool("exit_on_eof")
 		if !finite {
 			return false
 		}
@@ -626,6 +630,11 @@ func (p *process) waitDrained(ctx context.Context) {
 
 func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 	var inputs []ingest.Input
+	store, err := positions.Open(ctx, p.js, p.svc.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	p.plan.Positions = store
 	for _, i := range p.plan.Inputs {
 		in, err := p.plan.NewInput(ctx, i, p.log)
 		if err != nil {

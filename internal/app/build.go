@@ -12,6 +12,7 @@ import (
 
 	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/multiline"
 	"github.com/floe-io/floe/internal/parser"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/tag"
@@ -50,6 +51,10 @@ type Plan struct {
 	// Set by the process before plugins are built.
 	Telemetry *telemetry.Registry
 	Parsers   plugin.Parsers
+	// Multiline holds the [MULTILINE_PARSER] sections; Positions is set
+	// where the ingest stage has JetStream.
+	Multiline []*config.Section
+	Positions plugin.PositionStore
 }
 
 // Validate checks a configuration against the registry and returns every
@@ -124,6 +129,10 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 		errs = appendConfigErr(errs, perr)
 	}
 	plan.Parsers = parsers
+	plan.Multiline = multilineSections(cfg)
+	if _, err := multiline.Load(plan.Multiline, parsers); err != nil {
+		errs = appendConfigErr(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -174,6 +183,9 @@ func (p *Plan) settings(i *Instance, log *slog.Logger) plugin.Settings {
 		Logger:    log.With(string(i.Kind), i.Display()),
 		Telemetry: p.Telemetry,
 		Parsers:   p.Parsers,
+		Positions: p.Positions,
+
+		MultilineParsers: p.Multiline,
 		Service: plugin.Service{
 			Flush:       p.Service.Flush,
 			JSON:        p.Service.JSON,
@@ -247,6 +259,28 @@ func loadParsers(cfg *config.Config) (*parser.Registry, error) {
 		return os.LookupEnv(k)
 	}
 	return parser.Load(cfg.Parsers, paths, env)
+}
+
+// multilineSections gathers the [MULTILINE_PARSER] sections of the main
+// configuration and of every parsers_file (read problems are reported by
+// loadParsers, which reads the same files).
+func multilineSections(cfg *config.Config) []*config.Section {
+	out := append([]*config.Section(nil), cfg.MultilineParsers...)
+	dir := ""
+	if len(cfg.Files) > 0 {
+		dir = filepath.Dir(cfg.Files[0])
+	}
+	env := func(k string) (string, bool) {
+		if v, ok := cfg.Env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}
+	for _, f := range cfg.Service.GetAll("parsers_file") {
+		_, ml, _ := config.ParseParsersFile(parser.ResolvePath(f, dir), env)
+		out = append(out, ml...)
+	}
+	return out
 }
 
 // sinkOutputs are the outputs the output stage delivers (not those another

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/telemetry"
 )
@@ -44,6 +45,12 @@ type Settings struct {
 	Telemetry *telemetry.Registry
 	// Parsers resolves [PARSER] names; nil when none are configured.
 	Parsers Parsers
+	// MultilineParsers are the [MULTILINE_PARSER] sections of the
+	// configuration and its parsers files (built by internal/multiline).
+	MultilineParsers []*config.Section
+	// Positions stores input positions; nil where there is no JetStream
+	// (floe validate, unit tests), and inputs then start from scratch.
+	Positions PositionStore
 }
 
 // Parser turns one line of text into a record, as a Fluent Bit [PARSER]

@@ -587,3 +587,81 @@ var _ plugin.Writer = (*writer)(nil)
 func (w *writer) Flush() { w.s.sealAll() }
 
 var _ plugin.Flusher = (*writer)(nil)
+
+// WriteChunk stores data as chunks of its own with ids the input chose
+// (plugin.ChunkWriter): id for the first, id/1, id/2 … when data is larger
+// than a chunk, cut at the same event boundaries every time for the same
+// data, so a re-read republished after a restart carries the same
+// Nats-Msg-Ids and JetStream drops the copies.
+func (w *writer) WriteChunk(ctx context.Context, id, t string, data []byte, records int) (plugin.Receipt, error) {
+	if id == "" {
+		return w.Write(ctx, t, data, records)
+	}
+	if err := w.s.waitOpen(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.gate.acquire(ctx, len(data)); err != nil {
+		return nil, err
+	}
+	if t == "" {
+		t = w.in.Tag
+	}
+	type part struct {
+		data []byte
+		n    int
+	}
+	var parts []part
+	if len(data) <= w.s.cfg.ChunkSize {
+		parts = append(parts, part{data, records})
+	} else {
+		it := event.NewIter(data)
+		start, n := 0, 0
+		for it.Next() {
+			ev := it.Event()
+			if len(ev.Raw) > w.s.cfg.ChunkSize {
+				w.gate.release(len(data))
+				return nil, fmt.Errorf("event at byte offset %d is %d bytes, larger than the chunk limit %d", ev.Offset, len(ev.Raw), w.s.cfg.ChunkSize)
+			}
+			if ev.Offset+len(ev.Raw)-start > w.s.cfg.ChunkSize {
+				parts = append(parts, part{data[start:ev.Offset], n})
+				start, n = ev.Offset, 0
+			}
+			n++
+		}
+		if err := it.Err(); err != nil {
+			w.gate.release(len(data))
+			return nil, fmt.Errorf("write %s: %w", t, err)
+		}
+		if n > 0 {
+			parts = append(parts, part{data[start:], n})
+		}
+	}
+	if w.in.Metrics != nil {
+		w.in.Metrics.Records.Add(uint64(records))
+		w.in.Metrics.Bytes.Add(uint64(len(data)))
+	}
+	w.s.stats.RecordsIn.Add(uint64(records))
+	r := newReceipt()
+	w.s.mu.Lock()
+	if ctx.Err() != nil {
+		w.s.mu.Unlock()
+		w.gate.release(len(data))
+		return nil, ctx.Err()
+	}
+	for i, p := range parts {
+		cid := id
+		if i > 0 {
+			cid = id + "/" + strconv.Itoa(i)
+		}
+		r.hold()
+		c := &chunk.Chunk{ID: cid, Tag: t, Type: chunk.Logs, Records: p.n, Data: p.data, Source: w.in.Name}
+		w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
+	}
+	w.s.mu.Unlock()
+	n := len(data)
+	r.onDone(func() { w.gate.release(n) })
+	r.release(nil)
+	return r, nil
+}
+
+var _ plugin.ChunkWriter = (*writer)(nil)

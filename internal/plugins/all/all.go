@@ -19,6 +19,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/syslog"
 	"github.com/floe-io/floe/internal/plugins/input/tcp"
 	"github.com/floe-io/floe/internal/plugins/input/udp"
+	"github.com/floe-io/floe/internal/plugins/input/tail"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
@@ -32,6 +33,7 @@ func Registry() *plugin.Registry {
 	return plugin.NewRegistry().MustAdd(
 		dummy.Spec(),
 		stdin.Spec(),
+		tail.Spec(),
 		execwasi.Spec(),
 		fluentbitmetrics.Spec(),
 		forwardin.Spec(),
