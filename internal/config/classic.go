@@ -97,8 +97,8 @@ func (p *classicParser) runMetas() {
 		}
 		eq := strings.IndexByte(m.params, '=')
 		if eq < 0 {
-			p.cfg.Warnings = append(p.cfg.Warnings, &Error{File: m.file, Line: m.line,
-				Msg: "@SET: invalid parameter '" + m.params + "' (expected KEY=VALUE), ignored"})
+			// Fluent Bit refuses the file; the variable would silently be unset.
+			p.errs.add(m.file, m.line, "", "@SET: invalid parameter '%s' (expected KEY=VALUE)", m.params)
 			continue
 		}
 		// Like Fluent Bit, the name and value are not trimmed around '='.
@@ -161,7 +161,7 @@ func (p *classicParser) parse(file string, data []byte) {
 				i++
 			}
 			if i == 0 {
-				p.errs.add(file, lineNo, "", "indentation level is too low (key lines must be indented)")
+				p.errs.add(file, lineNo, lineKey(line), "indentation level is too low (key lines must be indented)")
 				st.markBad()
 				continue
 			}
@@ -169,7 +169,7 @@ func (p *classicParser) parse(file string, data []byte) {
 		}
 		level, group, msg := checkIndent(line, st.indent)
 		if msg != "" {
-			p.errs.add(file, lineNo, "", "%s", msg)
+			p.errs.add(file, lineNo, lineKey(line), "%s", msg)
 			st.markBad()
 			continue
 		}
@@ -178,6 +178,19 @@ func (p *classicParser) parse(file string, data []byte) {
 		}
 		p.keyLine(st, file, lineNo, line[level:])
 	}
+}
+
+// lineKey is the key a badly indented line would set, to name it in the
+// message ("" for a group line).
+func lineKey(line string) string {
+	t := trimC(line)
+	if t == "" || t[0] == '[' {
+		return ""
+	}
+	if sp := strings.IndexByte(t, ' '); sp >= 0 {
+		t = t[:sp]
+	}
+	return asciiLower(trimC(t))
 }
 
 // checkIndent is Fluent Bit's check_indent: the line must start with the
@@ -224,6 +237,13 @@ func (p *classicParser) header(st *classicFile, file string, lineNo int, line st
 		p.errs.add(file, lineNo, "", "section [%s] is not valid in the main configuration file: "+
 			"'parser' and 'multiline_parser' sections belong in a parsers_file", name)
 		st.sec = sec // parsed for errors, then discarded
+	case typ == TypeOther && !p.parsersFile:
+		// Fluent Bit keeps unknown sections and ignores them, so a typo such
+		// as [OUTPT] silently loses a whole output: report it, and skip its
+		// keys (they belong to no plugin) until the next header.
+		p.errs.add(file, lineNo, "", "unknown section [%s] (known: SERVICE, INPUT, FILTER, OUTPUT, CUSTOM, "+
+			"PLUGINS, UPSTREAM_SERVERS, STREAM_PROCESSOR)", name)
+		st.sec, st.skip = nil, true
 	case typ == TypeService && p.cfg.Service != nil:
 		st.sec = p.cfg.Service // Fluent Bit keeps a single service section
 	default:
@@ -371,6 +391,7 @@ func (p *classicParser) include(file string, lineNo int, pattern string) {
 			p.errs.add(file, lineNo, "", "@INCLUDE: %v", err)
 			continue
 		}
+		p.cfg.includedAt[path] = filePos{file: file, line: lineNo}
 		p.parse(path, data)
 		if p.stop {
 			return
