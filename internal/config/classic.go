@@ -65,8 +65,12 @@ type classicFile struct {
 	skip   bool // ignore key lines until the next header (after an error)
 }
 
-func (st *classicFile) markBad() {
-	if st.sec != nil {
+// lineFailed records that a line of the current section was rejected. Only
+// when it may have been the name line ("Name\tdummy" has the key
+// "name\tdummy") is the section's missing name a consequence not worth a
+// second message; a broken Tag line does not excuse a missing Name.
+func (st *classicFile) lineFailed(key string) {
+	if st.sec != nil && (key == "" || strings.HasPrefix(key, "name")) {
 		st.sec.bad = true
 	}
 }
@@ -162,7 +166,7 @@ func (p *classicParser) parse(file string, data []byte) {
 			}
 			if i == 0 {
 				p.errs.add(file, lineNo, lineKey(line), "indentation level is too low (key lines must be indented)")
-				st.markBad()
+				st.lineFailed(lineKey(line))
 				continue
 			}
 			st.indent, indentSet = line[:i], true
@@ -170,7 +174,7 @@ func (p *classicParser) parse(file string, data []byte) {
 		level, group, msg := checkIndent(line, st.indent)
 		if msg != "" {
 			p.errs.add(file, lineNo, lineKey(line), "%s", msg)
-			st.markBad()
+			st.lineFailed(lineKey(line))
 			continue
 		}
 		if !group {
@@ -292,20 +296,21 @@ func (p *classicParser) keyLine(st *classicFile, file string, lineNo int, rest s
 	}
 	sp := strings.IndexByte(rest, ' ') // only a space separates: tabs belong to the key
 	if sp < 0 {
-		p.errs.add(file, lineNo, asciiLower(trimC(rest)), "key has no value")
-		st.markBad()
+		key := asciiLower(trimC(rest))
+		p.errs.add(file, lineNo, key, "key has no value")
+		st.lineFailed(key)
 		return
 	}
 	key := asciiLower(trimC(rest[:sp]))
 	val := rest[sp+1:]
 	if val == "" {
 		p.errs.add(file, lineNo, key, "key has an empty value")
-		st.markBad()
+		st.lineFailed(key)
 		return
 	}
 	if key == "" {
 		p.errs.add(file, lineNo, "", "empty key")
-		st.markBad()
+		st.lineFailed("")
 		return
 	}
 	if st.sec == nil {

@@ -246,3 +246,25 @@ func TestYAMLChecksWhatParsesBeforeSyntaxError(t *testing.T) {
 		t.Fatalf("errors = %v, inputs = %d", err, len(cfg.Inputs))
 	}
 }
+
+// A broken line excuses the section's missing name only when it may have
+// been the name line.
+func TestClassicMissingNameBesideBrokenLine(t *testing.T) {
+	data := "" +
+		"[INPUT]\n" + // 1
+		"    Tag\n" + // 2: not the name: the missing name is a second mistake
+		"[INPUT]\n" + // 3
+		"    Name\n" + // 4: the name line itself
+		"[OUTPUT]\n" + // 5
+		"    Name\tstdout\n" + // 6: a tab does not separate: probably the name line
+		"[OUTPUT]\n" + // 7
+		"    Match *\n" + // 8
+		"  Name null\n" // 9: badly indented name
+	_, err := parseClassic(memFS{}, "n.conf", []byte(data), nil, false)
+	checkProblems(t, err,
+		problem{"n.conf", 1, "", "missing the 'name' property"},
+		problem{"n.conf", 2, "tag", "key has no value"},
+		problem{"n.conf", 4, "name", "key has no value"},
+		problem{"n.conf", 6, "name\tstdout", "key has no value"},
+		problem{"n.conf", 9, "name", "indentation level is too low"})
+}
