@@ -86,18 +86,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	cfg, err := loadConfig(c)
+	// validate, --dry-run and start-up share one check, so that each
+	// reports every syntax and semantic problem at once.
+	reg := all.Registry()
+	cfg, loadErr := loadConfig(c)
+	plan, err := app.Check(cfg, loadErr, reg)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
 	}
-	reg := all.Registry()
 	if c.command == "validate" || c.dryRun {
-		plan, err := app.Validate(cfg, reg)
-		if err != nil {
-			printConfigError(stderr, err)
-			return 1
-		}
 		for _, w := range plan.Warnings() {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
@@ -107,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c.opts.Config = cfg
+	c.opts.Plan = plan
 	c.opts.Registry = reg
 	c.opts.Stderr = stderr
 	if c.cfgFile != "" {
@@ -200,14 +199,16 @@ func parseArgs(args []string) (*cli, error) {
 }
 
 // loadConfig reads -c FILE and merges the command-line shorthand into it.
+// With a problem in the file, what could be parsed is returned with the
+// error, so that the checks of the rest still run.
 func loadConfig(c *cli) (*config.Config, error) {
 	var cfg *config.Config
+	var loadErr error
 	if c.cfgFile != "" {
-		loaded, err := config.Load(c.cfgFile)
-		if err != nil {
-			return nil, err
+		cfg, loadErr = config.Load(c.cfgFile)
+		if cfg == nil {
+			return nil, loadErr
 		}
-		cfg = loaded
 	}
 	if cfg == nil && len(c.rest) == 0 && natsOnly(c.opts.Stages) {
 		// A standalone NATS server needs no pipeline configuration.
@@ -217,20 +218,34 @@ func loadConfig(c *cli) (*config.Config, error) {
 		if len(c.rest) == 0 {
 			return nil, errors.New("no configuration: give -c FILE or plugins on the command line (see floe help)")
 		}
-		short, err := config.FromArgs(c.rest)
-		if err != nil {
-			return nil, err
+		short, argsErr := config.FromArgs(c.rest)
+		if short == nil || cfg == nil {
+			return short, joinConfigErrors(loadErr, argsErr)
 		}
-		if cfg == nil {
-			return short, nil
-		}
+		loadErr = joinConfigErrors(loadErr, argsErr)
 		// Command-line service values win: Section.Get returns the first one.
 		cfg.Service.Props = append(append([]config.Prop(nil), short.Service.Props...), cfg.Service.Props...)
 		cfg.Inputs = append(cfg.Inputs, short.Inputs...)
 		cfg.Filters = append(cfg.Filters, short.Filters...)
 		cfg.Outputs = append(cfg.Outputs, short.Outputs...)
 	}
-	return cfg, nil
+	return cfg, loadErr
+}
+
+// joinConfigErrors keeps the file's problems beside a shorthand error, as
+// one ErrorList when both are lists.
+func joinConfigErrors(fileErr, argsErr error) error {
+	if fileErr == nil {
+		return argsErr
+	}
+	if argsErr == nil {
+		return fileErr
+	}
+	var a, b config.ErrorList
+	if errors.As(fileErr, &a) && errors.As(argsErr, &b) {
+		return append(append(config.ErrorList(nil), a...), b...)
+	}
+	return errors.Join(fileErr, argsErr)
 }
 
 func natsOnly(stages []string) bool {

@@ -51,6 +51,7 @@ var pipelineStages = []string{StageIngest, StageFilter, StageRouter, StageOutput
 // Options control one Floe process.
 type Options struct {
 	Config      *config.Config
+	Plan        *Plan // Check's result for Config; nil: Run checks Config itself
 	Registry    *plugin.Registry
 	Stages      []string // empty or ["all"] = every stage plus embedded NATS unless a URL is set
 	NATSURL     string   // overrides [SERVICE] nats.url
@@ -120,9 +121,12 @@ func NewLogger(w io.Writer, level, format string) *slog.Logger {
 // Run runs the process until ctx ends or, when every input finished by
 // itself (stdin at end of file), until the pipeline has delivered everything.
 func Run(ctx context.Context, o Options) error {
-	plan, err := Validate(o.Config, o.Registry)
-	if err != nil {
-		return err
+	plan := o.Plan
+	if plan == nil {
+		var err error
+		if plan, err = Validate(o.Config, o.Registry); err != nil {
+			return err
+		}
 	}
 	svc := plan.Service
 	if o.NATSURL != "" {
@@ -210,10 +214,7 @@ func (p *process) requestReload() error {
 		return errors.New("the configuration was not read from a file")
 	}
 	cfg, err := p.opts.Reload()
-	if err != nil {
-		return fmt.Errorf("read configuration: %w", err)
-	}
-	plan, err := Validate(cfg, p.opts.Registry)
+	plan, err := Check(cfg, err, p.opts.Registry)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

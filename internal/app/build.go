@@ -60,7 +60,30 @@ type Plan struct {
 // Validate checks a configuration against the registry and returns every
 // problem at once (a config.ErrorList), or the plan.
 func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
+	return Check(cfg, nil, reg)
+}
+
+// Check is Validate for a configuration that may have failed to parse in
+// part: loadErr is what config.Load (or FromArgs) returned with cfg. The
+// problems of both come out together in the order a reader meets them (file
+// and line), so `floe validate`, start-up and hot reload all report every
+// mistake at once. The deeper checks (a WASM module's exports) wait until
+// every key is valid. A nil cfg (the file could not be read) returns loadErr.
+func Check(cfg *config.Config, loadErr error, reg *plugin.Registry) (*Plan, error) {
+	if cfg == nil {
+		if loadErr == nil {
+			loadErr = errors.New("no configuration")
+		}
+		return nil, loadErr
+	}
 	var errs config.ErrorList
+	if loadErr != nil {
+		errs = appendConfigErr(errs, loadErr)
+	}
+	fail := func() (*Plan, error) {
+		cfg.SortErrors(errs)
+		return nil, errs
+	}
 	errs = append(errs, validateService(cfg.Service)...)
 	plan := &Plan{Config: cfg}
 	build := func(kind plugin.Kind, sections []*config.Section) []*Instance {
@@ -134,7 +157,7 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 		errs = appendConfigErr(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return fail()
 	}
 	svc, err := ParseService(cfg.Service)
 	if err != nil {
@@ -155,7 +178,7 @@ func Validate(cfg *config.Config, reg *plugin.Registry) (*Plan, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return fail()
 	}
 	return plan, nil
 }

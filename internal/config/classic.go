@@ -65,8 +65,12 @@ type classicFile struct {
 	skip   bool // ignore key lines until the next header (after an error)
 }
 
-func (st *classicFile) markBad() {
-	if st.sec != nil {
+// lineFailed records that a line of the current section was rejected. Only
+// when it may have been the name line ("Name\tdummy" has the key
+// "name\tdummy") is the section's missing name a consequence not worth a
+// second message; a broken Tag line does not excuse a missing Name.
+func (st *classicFile) lineFailed(key string) {
+	if st.sec != nil && (key == "" || strings.HasPrefix(key, "name")) {
 		st.sec.bad = true
 	}
 }
@@ -97,8 +101,8 @@ func (p *classicParser) runMetas() {
 		}
 		eq := strings.IndexByte(m.params, '=')
 		if eq < 0 {
-			p.cfg.Warnings = append(p.cfg.Warnings, &Error{File: m.file, Line: m.line,
-				Msg: "@SET: invalid parameter '" + m.params + "' (expected KEY=VALUE), ignored"})
+			// Fluent Bit refuses the file; the variable would silently be unset.
+			p.errs.add(m.file, m.line, "", "@SET: invalid parameter '%s' (expected KEY=VALUE)", m.params)
 			continue
 		}
 		// Like Fluent Bit, the name and value are not trimmed around '='.
@@ -161,16 +165,16 @@ func (p *classicParser) parse(file string, data []byte) {
 				i++
 			}
 			if i == 0 {
-				p.errs.add(file, lineNo, "", "indentation level is too low (key lines must be indented)")
-				st.markBad()
+				p.errs.add(file, lineNo, lineKey(line), "indentation level is too low (key lines must be indented)")
+				st.lineFailed(lineKey(line))
 				continue
 			}
 			st.indent, indentSet = line[:i], true
 		}
 		level, group, msg := checkIndent(line, st.indent)
 		if msg != "" {
-			p.errs.add(file, lineNo, "", "%s", msg)
-			st.markBad()
+			p.errs.add(file, lineNo, lineKey(line), "%s", msg)
+			st.lineFailed(lineKey(line))
 			continue
 		}
 		if !group {
@@ -178,6 +182,19 @@ func (p *classicParser) parse(file string, data []byte) {
 		}
 		p.keyLine(st, file, lineNo, line[level:])
 	}
+}
+
+// lineKey is the key a badly indented line would set, to name it in the
+// message ("" for a group line).
+func lineKey(line string) string {
+	t := trimC(line)
+	if t == "" || t[0] == '[' {
+		return ""
+	}
+	if sp := strings.IndexByte(t, ' '); sp >= 0 {
+		t = t[:sp]
+	}
+	return asciiLower(trimC(t))
 }
 
 // checkIndent is Fluent Bit's check_indent: the line must start with the
@@ -224,6 +241,13 @@ func (p *classicParser) header(st *classicFile, file string, lineNo int, line st
 		p.errs.add(file, lineNo, "", "section [%s] is not valid in the main configuration file: "+
 			"'parser' and 'multiline_parser' sections belong in a parsers_file", name)
 		st.sec = sec // parsed for errors, then discarded
+	case typ == TypeOther && !p.parsersFile:
+		// Fluent Bit keeps unknown sections and ignores them, so a typo such
+		// as [OUTPT] silently loses a whole output: report it, and skip its
+		// keys (they belong to no plugin) until the next header.
+		p.errs.add(file, lineNo, "", "unknown section [%s] (known: SERVICE, INPUT, FILTER, OUTPUT, CUSTOM, "+
+			"PLUGINS, UPSTREAM_SERVERS, STREAM_PROCESSOR)", name)
+		st.sec, st.skip = nil, true
 	case typ == TypeService && p.cfg.Service != nil:
 		st.sec = p.cfg.Service // Fluent Bit keeps a single service section
 	default:
@@ -272,20 +296,21 @@ func (p *classicParser) keyLine(st *classicFile, file string, lineNo int, rest s
 	}
 	sp := strings.IndexByte(rest, ' ') // only a space separates: tabs belong to the key
 	if sp < 0 {
-		p.errs.add(file, lineNo, asciiLower(trimC(rest)), "key has no value")
-		st.markBad()
+		key := asciiLower(trimC(rest))
+		p.errs.add(file, lineNo, key, "key has no value")
+		st.lineFailed(key)
 		return
 	}
 	key := asciiLower(trimC(rest[:sp]))
 	val := rest[sp+1:]
 	if val == "" {
 		p.errs.add(file, lineNo, key, "key has an empty value")
-		st.markBad()
+		st.lineFailed(key)
 		return
 	}
 	if key == "" {
 		p.errs.add(file, lineNo, "", "empty key")
-		st.markBad()
+		st.lineFailed("")
 		return
 	}
 	if st.sec == nil {
@@ -371,6 +396,7 @@ func (p *classicParser) include(file string, lineNo int, pattern string) {
 			p.errs.add(file, lineNo, "", "@INCLUDE: %v", err)
 			continue
 		}
+		p.cfg.includedAt[path] = filePos{file: file, line: lineNo}
 		p.parse(path, data)
 		if p.stop {
 			return

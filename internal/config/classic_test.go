@@ -72,7 +72,7 @@ func TestClassicCompat30(t *testing.T) {
 		if len(l) != 1 || l[0].Line != 3 || l[0].Msg != "inconsistent use of tab and space" {
 			t.Fatalf("errors = %v", err)
 		}
-		if got := l[0].Error(); got != "m.conf:3: inconsistent use of tab and space" {
+		if got := l[0].Error(); got != "m.conf:3: key tag: inconsistent use of tab and space" {
 			t.Errorf("message = %q", got)
 		}
 	})
@@ -166,7 +166,13 @@ func TestClassicSectionTypes(t *testing.T) {
 		}
 	}
 
-	cfg := mustClassic(t, "[IN]\n    Name dummy\n[NODE] trailing text ignored\n    host 1.2.3.4\n[OUT]\n    name stdout\n", nil)
+	// In a parsers file, unknown sections are kept and ignored, as Fluent
+	// Bit does.
+	fsys := memFS{"p.conf": "[IN]\n    Name dummy\n[NODE] trailing text ignored\n    host 1.2.3.4\n[OUT]\n    name stdout\n"}
+	cfg, err := parseClassic(fsys, "p.conf", []byte(fsys["p.conf"]), nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(cfg.Inputs) != 1 || cfg.Inputs[0].Header != "IN" || cfg.Inputs[0].Type != TypeInput {
 		t.Errorf("inputs = %+v", cfg.Inputs)
 	}
@@ -175,6 +181,18 @@ func TestClassicSectionTypes(t *testing.T) {
 	}
 	if len(cfg.Outputs) != 1 {
 		t.Errorf("outputs = %+v", cfg.Outputs)
+	}
+
+	// In the main file an unknown section is most likely a typo that would
+	// silently lose a plugin: it is reported, its keys are skipped, and the
+	// next section is read as usual.
+	cfg, err = ParseClassic("m.conf", []byte("[IN]\n    Name dummy\n[OUTPT]\n    Name stdout\n    Match *\n[OUT]\n    name null\n"), nil)
+	l := errList(t, err)
+	if len(l) != 1 || l[0].Line != 3 || !strings.Contains(l[0].Msg, "unknown section [OUTPT]") {
+		t.Errorf("errors = %v", err)
+	}
+	if len(cfg.Other) != 0 || len(cfg.Outputs) != 1 || cfg.Outputs[0].Plugin() != "null" {
+		t.Errorf("other = %+v, outputs = %+v", cfg.Other, cfg.Outputs)
 	}
 }
 
@@ -301,14 +319,24 @@ func TestClassicGroups(t *testing.T) {
 }
 
 func TestClassicMetas(t *testing.T) {
-	data := "@SET A=alpha\n@set B = beta\n@FOO bar\n@SET novalue\n[INPUT]\n    Name dummy\n    Tag ${A}.${B}.${B }\n"
+	data := "@SET A=alpha\n@set B = beta\n@FOO bar\n[INPUT]\n    Name dummy\n    Tag ${A}.${B}.${B }\n"
 	cfg := mustClassic(t, data, nil)
 	// like Fluent Bit, "@set B = beta" defines "B " with value " beta"
 	if tag, _ := cfg.Inputs[0].Get("tag"); tag != "alpha.. beta" {
 		t.Errorf("tag = %q", tag)
 	}
-	if len(cfg.Warnings) != 2 || cfg.Warnings[0].Line != 3 || cfg.Warnings[1].Line != 4 {
+	if len(cfg.Warnings) != 1 || cfg.Warnings[0].Line != 3 {
 		t.Errorf("warnings = %v", ErrorList(cfg.Warnings))
+	}
+	// @SET without '=' is an error (the variable would silently stay
+	// unset); the other metas still run.
+	cfg, err := ParseClassic("m.conf", []byte("@SET A=alpha\n@SET novalue\n[INPUT]\n    Name dummy\n    Tag ${A}\n"), nil)
+	l := errList(t, err)
+	if len(l) != 1 || l[0].Line != 2 || !strings.Contains(l[0].Msg, "@SET: invalid parameter 'novalue'") {
+		t.Errorf("errors = %v", err)
+	}
+	if tag, _ := cfg.Inputs[0].Get("tag"); tag != "alpha" {
+		t.Errorf("tag = %q", tag)
 	}
 	// config variables win over the environment
 	cfg = mustClassic(t, "@SET HOME=/cfg\n[INPUT]\n    Name ${HOME}\n", envOf(map[string]string{"HOME": "/env"}))

@@ -63,8 +63,14 @@ type Section struct {
 	File   string // where the section starts
 	Line   int
 
-	bad bool // a line of this section had an error: skip follow-up checks
+	bad bool // a problem in this section was already reported: skip follow-up checks
 }
+
+// Incomplete reports whether a problem inside the section was already
+// reported (a syntax error in one of its lines, or its missing name): what
+// is missing from it is a consequence, and checks for missing keys should
+// stay silent rather than report the same mistake twice.
+func (s *Section) Incomplete() bool { return s != nil && s.bad }
 
 // Get returns the first value of key (case-insensitive).
 func (s *Section) Get(key string) (string, bool) {
@@ -151,10 +157,19 @@ type Config struct {
 	Files            []string          // every file read (main + includes + env files)
 	Format           string            // "classic", "yaml" or "args"
 	Warnings         []*Error          // things Fluent Bit accepts but that are probably mistakes
+
+	// includedAt maps each included file to where it was included, so
+	// that its problems sort where the include appears.
+	includedAt map[string]filePos
+}
+
+type filePos struct {
+	file string
+	line int
 }
 
 func newConfig(format string) *Config {
-	return &Config{Env: map[string]string{}, Format: format}
+	return &Config{Env: map[string]string{}, Format: format, includedAt: map[string]filePos{}}
 }
 
 // add files a section into the list of its type. A second service section is
@@ -202,23 +217,29 @@ func (c *Config) sections() []*Section {
 
 // Error is one configuration problem.
 type Error struct {
-	File string
-	Line int
-	Key  string
-	Msg  string
+	File   string
+	Line   int
+	Column int // 1-based; 0 when unknown (set for YAML syntax errors)
+	Key    string
+	Msg    string
 }
 
-// Error formats "FILE:LINE: key KEY: MSG", omitting the key part when Key is
-// empty and the line part when Line is 0.
+// Error formats "FILE:LINE[:COLUMN]: key KEY: MSG", omitting the key part
+// when Key is empty, the line part when Line is 0 and the column when it is
+// unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
+	col := ""
+	if e.Column > 0 && e.Line > 0 {
+		col = fmt.Sprintf(":%d", e.Column)
+	}
 	switch {
 	case e.File != "" && e.Line > 0:
-		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+		fmt.Fprintf(&b, "%s:%d%s: ", e.File, e.Line, col)
 	case e.File != "":
 		b.WriteString(e.File + ": ")
 	case e.Line > 0:
-		fmt.Fprintf(&b, "line %d: ", e.Line)
+		fmt.Fprintf(&b, "line %d%s: ", e.Line, col)
 	}
 	if e.Key != "" {
 		b.WriteString("key " + e.Key + ": ")
@@ -255,27 +276,76 @@ func (l *ErrorList) add(file string, line int, key, format string, args ...any) 
 	*l = append(*l, &Error{File: file, Line: line, Key: key, Msg: msg})
 }
 
-// sortByPosition orders errors by the order files were read, then by line.
-func sortByPosition(l []*Error, files []string) {
-	idx := map[string]int{}
-	for i, f := range files {
-		if _, ok := idx[f]; !ok {
-			idx[f] = i
+// SortErrors orders problems as a reader meets them: by line in the main
+// file, with the problems of an included file where its @INCLUDE (or YAML
+// include) appears, then problems in other files (parsers files, the
+// command line) by file in order of first appearance, then problems with
+// no file. Equal positions keep their order, and so do problems of a Config
+// without files.
+func (c *Config) SortErrors(l []*Error) {
+	if c == nil {
+		return
+	}
+	rank := map[string]int{}
+	for i, f := range c.Files {
+		if _, ok := rank[f]; !ok {
+			rank[f] = i
 		}
 	}
-	rank := func(f string) int {
-		if i, ok := idx[f]; ok {
-			return i
-		}
-		return len(files)
+	type keyed struct {
+		e     *Error
+		group int   // 0: file read by the parser, 1: another file, 2: no file
+		rank  int   // root file's reading order, or first appearance in l
+		chain []int // include lines from the root file down, then the line itself
 	}
-	sort.SliceStable(l, func(i, j int) bool {
-		ri, rj := rank(l[i].File), rank(l[j].File)
-		if ri != rj {
-			return ri < rj
+	other := map[string]int{}
+	ks := make([]keyed, len(l))
+	for i, e := range l {
+		k := keyed{e: e, chain: []int{e.Line}}
+		f := e.File
+		for n := 0; n < maxFiles; n++ { // bounded: includes cannot loop, but be safe
+			at, ok := c.includedAt[f]
+			if !ok {
+				break
+			}
+			k.chain = append([]int{at.line}, k.chain...)
+			f = at.file
 		}
-		return l[i].Line < l[j].Line
+		if r, ok := rank[f]; ok {
+			k.rank = r
+		} else if f == "" {
+			k.group = 2
+		} else {
+			k.group = 1
+			if _, seen := other[f]; !seen {
+				other[f] = len(other)
+			}
+			k.rank = other[f]
+		}
+		ks[i] = k
+	}
+	sort.SliceStable(ks, func(i, j int) bool {
+		a, b := ks[i], ks[j]
+		if a.group != b.group {
+			return a.group < b.group
+		}
+		if a.rank != b.rank {
+			return a.rank < b.rank
+		}
+		for n := 0; n < len(a.chain) && n < len(b.chain); n++ {
+			if a.chain[n] != b.chain[n] {
+				return a.chain[n] < b.chain[n]
+			}
+		}
+		// The include line itself comes before the included file's lines.
+		if len(a.chain) != len(b.chain) {
+			return len(a.chain) < len(b.chain)
+		}
+		return a.e.Column < b.e.Column
 	})
+	for i := range ks {
+		l[i] = ks[i].e
+	}
 }
 
 // Load reads a configuration file: .yaml/.yml (any case) as YAML, anything
@@ -339,11 +409,12 @@ func finish(cfg *Config, env Lookup, errs *ErrorList) {
 		for _, s := range l {
 			if _, ok := s.Get("name"); !ok && !s.bad {
 				errs.add(s.File, s.Line, "", "section '%s' is missing the 'name' property", s.Type)
+				s.bad = true // reported: the plugin checks need not say it again
 			}
 		}
 	}
-	sortByPosition(*errs, cfg.Files)
-	sortByPosition(cfg.Warnings, cfg.Files)
+	cfg.SortErrors(*errs)
+	cfg.SortErrors(cfg.Warnings)
 }
 
 func expandProps(props []Prop, vars map[string]string, env Lookup) []Prop {

@@ -42,6 +42,17 @@ func checkConfig(t *testing.T, cfg *Config, err error, lowerKeys bool) {
 			if e.Error() == "" {
 				t.Fatal("empty error message")
 			}
+			if e.Line < 0 || e.Column < 0 || (e.Column > 0 && e.Line == 0) {
+				t.Fatalf("bad position %d:%d in %q", e.Line, e.Column, e.Error())
+			}
+		}
+		// problems come out in reading order: sorting again changes nothing
+		again := append([]*Error(nil), l...)
+		cfg.SortErrors(again)
+		for i := range again {
+			if again[i] != l[i] {
+				t.Fatalf("problems not in reading order:\n%v", err)
+			}
 		}
 	}
 	for _, s := range cfg.sections() {
@@ -74,6 +85,7 @@ func FuzzParseClassic(f *testing.F) {
 		"[PARSER]\n    Name json\n[MULTILINE_PARSER]\n    name m\n    rule \"a\" \"/b/\" \"c\"\n",
 		"[OUTPUT]\n    Name stdout\n    Match * # comment\n    Size 1.5K\n    Retry ${HOME}${EMPTY:-x}${\n",
 		"  \n#c\n[INPUT\n    k\n@SET\n@X y\n",
+		"[INPTU]\n    Name x\n@SET nokey\n[OUTPUT]\n  Match\n    Name y\n@INCLUDE [\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -100,6 +112,10 @@ func FuzzParseYAML(f *testing.F) {
 		"plugins: [/a.so]\nupstream_servers:\n  - name: u\n    nodes:\n      - host: h\n",
 		"- 1\n",
 		"---\n...\n---\nservice: {}\n",
+		// syntax errors: located by goccy/go-yaml, the part before them checked
+		"pipeline:\n  inputs:\n    - name: dummy\n      tag: x\n     bad: 1\n",
+		"service:\n  flush: 1\n---\npipeline:\n  outputs:\n    - match: [a\n\tx: 1\n",
+		"includes: [inc.yaml]\npipeline:\n  inputs:\n    - name: a\n      tag: 'x\n",
 	} {
 		f.Add([]byte(s))
 	}

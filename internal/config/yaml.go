@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
 	"gopkg.in/yaml.v3"
 )
 
@@ -28,6 +31,12 @@ type yamlParser struct {
 	files      fileSet
 	serviceSet bool
 	stop       bool
+	last       *Section // the section added last, in document order
+}
+
+func (p *yamlParser) add(s *Section) {
+	p.cfg.add(s)
+	p.last = s
 }
 
 func parseYAML(fsys fileSystem, path string, data []byte, env Lookup) (*Config, error) {
@@ -44,6 +53,7 @@ var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (p *yamlParser) parseFile(file string, data []byte) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
+	docs := 0
 	for !p.stop {
 		var doc yaml.Node
 		err := safeDecode(dec, &doc)
@@ -51,17 +61,92 @@ func (p *yamlParser) parseFile(file string, data []byte) {
 			return
 		}
 		if err != nil {
-			line, msg := 0, err.Error()
-			if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-				line, _ = strconv.Atoi(m[1])
-				msg = m[2]
-			} else {
-				msg = strings.TrimPrefix(msg, "yaml: ")
-			}
-			p.errs.add(file, line, "", "invalid YAML: %s", msg)
+			line, col, msg := yamlErrorPos(data, err)
+			p.errs = append(p.errs, &Error{File: file, Line: line, Column: col, Msg: "invalid YAML: " + msg})
+			p.checkPrefix(file, data, line, docs)
 			return
 		}
+		docs++
 		p.document(file, &doc)
+	}
+}
+
+// yamlErrorPos places a syntax error. yaml.v3 (libyaml's rules, as Fluent
+// Bit reads YAML) gives a line only, and often the line where the enclosing
+// block starts rather than the mistake's; goccy/go-yaml's parser gives the
+// offending token's line and column, so it is asked where the problem is.
+// Its answer is kept when it agrees that the text is invalid and does not
+// point before yaml.v3's line; the message stays libyaml's.
+func yamlErrorPos(data []byte, err error) (line, col int, msg string) {
+	msg = err.Error()
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if gl, gc, ok := goccyErrorPos(data); ok && gl >= line {
+		line, col = gl, gc
+	}
+	return line, col, msg
+}
+
+func goccyErrorPos(data []byte) (line, col int, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_, err := goccyparser.ParseBytes(data, 0, goccyparser.AllowDuplicateMapKey())
+	var ge goccy.Error
+	if err == nil || !errors.As(err, &ge) {
+		return 0, 0, false
+	}
+	tk := ge.GetToken()
+	if tk == nil || tk.Position == nil || tk.Position.Line <= 0 {
+		return 0, 0, false
+	}
+	return tk.Position.Line, tk.Position.Column, true
+}
+
+// checkPrefix still checks what parses of a document with a syntax error:
+// the lines before the error are parsed again on their own and, when they
+// form valid YAML, the part of the broken document they hold is read like
+// any other. done is how many documents were read already. The last section
+// read may have been cut short: it is marked so that only what it holds is
+// checked, not what it lacks.
+func (p *yamlParser) checkPrefix(file string, data []byte, line, done int) {
+	if line <= 1 || p.stop {
+		return
+	}
+	end := 0
+	for n := 1; n < line; n++ {
+		i := bytes.IndexByte(data[end:], '\n')
+		if i < 0 {
+			return // the error is on the last line: the whole text failed
+		}
+		end += i + 1
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data[:end]))
+	var docs []*yaml.Node
+	for {
+		doc := &yaml.Node{}
+		err := safeDecode(dec, doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return // the prefix is broken too: nothing more can be read
+		}
+		docs = append(docs, doc)
+	}
+	if len(docs) != done+1 {
+		return // no part of the broken document precedes the error
+	}
+	p.last = nil
+	p.document(file, docs[done])
+	if p.last != nil {
+		p.last.bad = true
 	}
 }
 
@@ -135,7 +220,7 @@ func (p *yamlParser) document(file string, doc *yaml.Node) {
 			}
 			p.serviceSet = true
 			if s := p.mapSection(file, TypeService, name, k, v); s != nil {
-				p.cfg.add(s)
+				p.add(s)
 			}
 		case "pipeline":
 			p.pipeline(file, v)
@@ -204,7 +289,7 @@ func (p *yamlParser) sectionList(file, typ, header string, k, v *yaml.Node) {
 			continue
 		}
 		if s := p.mapSection(file, typ, header, item, item); s != nil {
-			p.cfg.add(s)
+			p.add(s)
 		}
 	}
 }
@@ -216,7 +301,7 @@ func (p *yamlParser) mapOrList(file, typ, header string, k, v *yaml.Node) {
 		return
 	case v.Kind == yaml.MappingNode:
 		if s := p.mapSection(file, typ, header, k, v); s != nil {
-			p.cfg.add(s)
+			p.add(s)
 		}
 	case v.Kind == yaml.SequenceNode:
 		p.sectionList(file, typ, header, k, v)
@@ -368,7 +453,7 @@ func (p *yamlParser) plugins(file, header string, k, v *yaml.Node) {
 		}
 		s.Props = append(s.Props, Prop{Key: "path", Value: trimC(item.Value), File: file, Line: item.Line})
 	}
-	p.cfg.add(s)
+	p.add(s)
 }
 
 // env: a map NAME: value, or a list of {name, value} / {name, uri} entries.
@@ -508,6 +593,7 @@ func (p *yamlParser) includes(file string, v *yaml.Node) {
 				p.errs.add(file, item.Line, "", "includes: %v", err)
 				continue
 			}
+			p.cfg.includedAt[path] = filePos{file: file, line: item.Line}
 			p.parseFile(path, data)
 			if p.stop {
 				return

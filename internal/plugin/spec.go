@@ -289,7 +289,9 @@ func (r *Registry) ValidateSection(kind Kind, s *config.Section) config.ErrorLis
 	}
 	name := s.Plugin()
 	if name == "" {
-		add("", "%s section has no name", kind)
+		if !s.Incomplete() { // else the parser already reported why
+			add("", "%s section has no name", kind)
+		}
 		return errs
 	}
 	spec, ok := r.Lookup(kind, name)
