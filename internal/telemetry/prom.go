@@ -69,6 +69,7 @@ type collector struct {
 	outputs []counterDesc[OutputMetrics]
 	stages  []counterDesc[StageMetrics]
 	wasm    wasmCollector
+	dropped *prometheus.Desc
 	pending *prometheus.Desc
 	gauges  []gaugeDesc
 	uptime  *prometheus.Desc
@@ -82,8 +83,9 @@ type collector struct {
 func (r *Registry) Collector() prometheus.Collector {
 	const n, s = "name", "stage"
 	return &collector{
-		r:    r,
-		wasm: newWasmCollector(),
+		r:       r,
+		wasm:    newWasmCollector(),
+		dropped: newDropDesc(),
 		inputs: []counterDesc[InputMetrics]{
 			cdesc(MetricInputRecords, "Number of input records.", n, func(m *InputMetrics) *Counter { return &m.Records }),
 			cdesc(MetricInputBytes, "Number of input bytes.", n, func(m *InputMetrics) *Counter { return &m.Bytes }),
@@ -146,6 +148,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- g.d
 	}
 	c.wasm.describe(ch)
+	ch <- c.dropped
 	ch <- c.uptime
 	ch <- c.startT
 	ch <- c.build
@@ -166,6 +169,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.outputs, l.outputs)
 	emit(ch, c.stages, l.stages)
 	c.wasm.collect(ch, c.r.wasmList())
+	collectDrops(ch, c.dropped, c.r.dropList())
 	for _, e := range l.stages {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(e.m.Pending.Load()), e.name)
 		for _, g := range c.gauges {
