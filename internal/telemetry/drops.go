@@ -1,12 +1,17 @@
 package telemetry
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/droplog"
+	"github.com/floe-io/floe/internal/event"
 )
 
 // MetricDroppedRecords counts every record Floe drops, wherever and why:
@@ -214,4 +219,83 @@ func collectDrops(ch chan<- prometheus.Metric, d *prometheus.Desc, list []dropEn
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(e.c.Load()),
 			e.key.stage, e.key.plugin, e.key.reason)
 	}
+}
+
+// DropNotes is how a plugin run by a stage tells it why records it was given
+// did not come out: a filter returns fewer records than it got, and the
+// stage counts the difference as DropFiltered unless the filter noted
+// another reason (NoteDrop(ctx, DropFilterError, n)). The stage makes one
+// per call (WithDropNotes) and reads it afterwards; it is safe for
+// concurrent use by the plugin.
+type DropNotes struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+type dropNotesKey struct{}
+
+// WithDropNotes returns ctx carrying notes.
+func WithDropNotes(ctx context.Context, notes *DropNotes) context.Context {
+	return context.WithValue(ctx, dropNotesKey{}, notes)
+}
+
+// NoteDrop tells the stage that n records were dropped for reason. Without
+// notes in ctx (a plugin run outside a stage) it does nothing.
+func NoteDrop(ctx context.Context, reason string, n int) {
+	d, _ := ctx.Value(dropNotesKey{}).(*DropNotes)
+	if d == nil || n <= 0 {
+		return
+	}
+	d.mu.Lock()
+	if d.n == nil {
+		d.n = make(map[string]int)
+	}
+	d.n[reason] += n
+	d.mu.Unlock()
+}
+
+// Take returns the records noted for reason and forgets them.
+func (d *DropNotes) Take(reason string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.n[reason]
+	delete(d.n, reason)
+	return n
+}
+
+// Reset forgets every note, for reuse on the next call.
+func (d *DropNotes) Reset() {
+	d.mu.Lock()
+	clear(d.n)
+	d.mu.Unlock()
+}
+
+// Dropped returns this stage's counter for plugin and reason (see
+// Registry.Dropped); an empty plugin means the stage.
+func (m *StageMetrics) Dropped(plugin, reason string) *Counter {
+	if plugin == "" {
+		plugin = m.name
+	}
+	return m.reg.Dropped(m.name, plugin, reason)
+}
+
+// DeadLetterReason is the drop reason of a chunk set aside with err:
+// DropMalformedChunk when its MessagePack did not decode, else DropDeadLetter.
+func DeadLetterReason(err error) string {
+	var de *event.DecodeError
+	if errors.As(err, &de) {
+		return DropMalformedChunk
+	}
+	return DropDeadLetter
+}
+
+// ChunkRecords is the number of records in a chunk dropped or set aside:
+// its Floe-Records header, else the events that decode in it, and at least
+// one, so that no drop counts zero.
+func ChunkRecords(c *chunk.Chunk) int {
+	n := c.Records
+	if n <= 0 && c.Signal() == chunk.Logs {
+		n, _ = event.Count(c.Data)
+	}
+	return max(n, 1)
 }

@@ -2,13 +2,18 @@ package telemetry
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/event"
 )
 
 func TestDroppedExposedInJSONAndPrometheus(t *testing.T) {
@@ -104,5 +109,51 @@ func TestDropperWithoutRegistry(t *testing.T) {
 	sd.Drop(2)
 	if sd.Count() != 2 {
 		t.Fatalf("stage dropper outside a registry count = %d", sd.Count())
+	}
+}
+
+func TestDropNotes(t *testing.T) {
+	NoteDrop(context.Background(), DropFilterError, 3) // no notes: nothing happens, no panic
+	notes := new(DropNotes)
+	ctx := WithDropNotes(context.Background(), notes)
+	NoteDrop(ctx, DropFilterError, 2)
+	NoteDrop(ctx, DropFilterError, 1)
+	NoteDrop(ctx, DropFiltered, 0)
+	if n := notes.Take(DropFilterError); n != 3 {
+		t.Errorf("took %d, want 3", n)
+	}
+	if n := notes.Take(DropFilterError); n != 0 {
+		t.Errorf("second take %d, want 0", n)
+	}
+	NoteDrop(ctx, DropFilterError, 5)
+	notes.Reset()
+	if n := notes.Take(DropFilterError); n != 0 {
+		t.Errorf("after reset %d, want 0", n)
+	}
+}
+
+func TestDeadLetterReasonAndChunkRecords(t *testing.T) {
+	decode := fmt.Errorf("filter a: %w", &event.DecodeError{Offset: 3, Msg: "bad"})
+	if r := DeadLetterReason(decode); r != DropMalformedChunk {
+		t.Errorf("decode error → %q", r)
+	}
+	if r := DeadLetterReason(errors.New("HTTP 400")); r != DropDeadLetter {
+		t.Errorf("other error → %q", r)
+	}
+	ev := event.Event{Time: event.Time{Sec: 1}, Body: event.Map{{Key: "a", Value: int64(1)}}}
+	two := ev.AppendMsgpack(ev.AppendMsgpack(nil))
+	for _, c := range []struct {
+		c    chunk.Chunk
+		want int
+	}{
+		{chunk.Chunk{Records: 7, Data: two}, 7},          // the header wins
+		{chunk.Chunk{Data: two}, 2},                      // no header: count
+		{chunk.Chunk{Data: []byte{0xc1}}, 1},             // nothing decodes: at least one
+		{chunk.Chunk{Type: chunk.Metrics, Data: two}, 1}, // OTLP is not counted as events
+		{chunk.Chunk{Type: chunk.Metrics, Records: 4, Data: nil}, 4},
+	} {
+		if got := ChunkRecords(&c.c); got != c.want {
+			t.Errorf("ChunkRecords(%+v) = %d, want %d", c.c, got, c.want)
+		}
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/floe-io/floe/internal/chunk"
-	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/tag"
 	"github.com/floe-io/floe/internal/telemetry"
@@ -110,7 +109,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		// Fluent Bit's behaviour: a chunk without routes is dropped.
 		s.cfg.Metrics.Unmatched.Add(1)
 		s.cfg.Metrics.UnmatchedRecords.Add(uint64(c.Records))
-		s.unmatched.Drop(records(c), "tag", c.Tag, "type", c.Signal(), "chunk", c.ID)
+		s.unmatched.Drop(telemetry.ChunkRecords(c), "tag", c.Tag, "type", c.Signal(), "chunk", c.ID)
 		return nil
 	}
 	items := make([]jsx.Pending, len(targets))
@@ -128,15 +127,4 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	}
 	s.cfg.Metrics.ChunksOut.Add(uint64(len(items)))
 	return nil
-}
-
-// records is the number of records a dropped chunk held: its Floe-Records
-// header, or for a log chunk published without one the events in it. A
-// chunk whose size is unknown counts as one, so that no drop counts zero.
-func records(c *chunk.Chunk) int {
-	n := c.Records
-	if n <= 0 && c.Signal() == chunk.Logs {
-		n, _ = event.Count(c.Data)
-	}
-	return max(n, 1)
 }
