@@ -34,6 +34,8 @@ const (
 	DropTooLong = "too_long"
 	// DropIncomplete: a value cut off by the end of the input.
 	DropIncomplete = "incomplete"
+	// DropParseError: a line an input's parser rejected (exec_wasi).
+	DropParseError = "parse_error"
 	// DropUnmatched: a chunk no output's Match accepts (router).
 	DropUnmatched = "unmatched"
 	// DropFiltered: a record a filter rejected on purpose (grep, a WASM
