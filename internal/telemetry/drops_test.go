@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -156,4 +157,31 @@ func TestDeadLetterReasonAndChunkRecords(t *testing.T) {
 			t.Errorf("ChunkRecords(%+v) = %d, want %d", c.c, got, c.want)
 		}
 	}
+}
+
+// The filter stage calls Drop on every chunk a grep filter thins out; at
+// the default level (debug lines disabled) that must stay an atomic add.
+func BenchmarkDropperDebugDisabled(b *testing.B) {
+	r := NewRegistry("b")
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	d := r.Stage("filter").Dropper(log, "grep.0", DropFiltered, "records filtered out", slog.LevelDebug)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			d.Drop(3, "tag", "app.web")
+		}
+	})
+}
+
+// A burst of warn-level drops: the first is logged, the rest only summed.
+func BenchmarkDropperWarnBurst(b *testing.B) {
+	r := NewRegistry("b")
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	d := r.Stage("router").Dropper(log, "", DropUnmatched, "chunk matches no output, dropped", slog.LevelWarn)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			d.Drop(3, "tag", "app.web")
+		}
+	})
 }
