@@ -15,6 +15,7 @@ import (
 //	           "redeliveries":N,"dead_letters":N,"unmatched":N,"unmatched_records":N,"pending":N}},
 //	         "filter":{"grep.0":{"errors":N}},
 //	         "output":{"stdout.0":{"dead_letters":N}},
+//	         "dropped":{"ingest":{"stdin.0":{"not_json":N}},"router":{"router":{"unmatched":N}}},
 //	         "wasm":{"wasm.0":{"calls":N,...}},   (only when WASM filters exist)
 //	         "net_input":{"http.0":{"connections":N,...}}}}   (only with network inputs)
 //
@@ -90,6 +91,7 @@ func (r *Registry) MetricsJSON() []byte {
 		b = append(b, '}')
 	}
 	b = append(b, '}')
+	b = appendDropsJSON(b, r.dropList())
 	b = appendWasmJSON(b, r.wasmList())
 	b = appendNetInputJSON(b, r.netInputList())
 	b = append(b, `}}`...)

@@ -103,6 +103,10 @@ type StageMetrics struct {
 	Paused           Gauge   // inputs currently paused by backpressure (ingest)
 	Depth            Gauge   // messages waiting in the stage's input stream
 	DLQDepth         Gauge   // messages on the dead-letter stream
+
+	// Set by Registry.Stage, for StageMetrics.Dropper.
+	reg  *Registry
+	name string
 }
 
 type entry[T any] struct {
@@ -148,6 +152,7 @@ type Registry struct {
 	stages  instances[StageMetrics]
 	wasms   instances[WasmMetrics]
 	netins  instances[NetInputMetrics]
+	drops   drops
 
 	health healthRing
 }
@@ -204,7 +209,11 @@ func (r *Registry) Output(name string) *OutputMetrics {
 func (r *Registry) Stage(name string) *StageMetrics {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stages.get(name)
+	m := r.stages.get(name)
+	if m.reg == nil {
+		m.reg, m.name = r, name
+	}
+	return m
 }
 
 type snapshotLists struct {

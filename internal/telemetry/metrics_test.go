@@ -248,7 +248,7 @@ func TestMetricsJSONShape(t *testing.T) {
 
 func TestMetricsJSONEmptyAndEscaping(t *testing.T) {
 	r := NewRegistry("v")
-	if got := string(r.MetricsJSON()); got != `{"input":{},"filter":{},"output":{},"floe":{"stage":{},"filter":{},"output":{}}}` {
+	if got := string(r.MetricsJSON()); got != `{"input":{},"filter":{},"output":{},"floe":{"stage":{},"filter":{},"output":{},"dropped":{}}}` {
 		t.Errorf("empty registry JSON = %s", got)
 	}
 	r.Input(`we"ird\name`).Records.Add(1)

@@ -70,6 +70,7 @@ type collector struct {
 	stages  []counterDesc[StageMetrics]
 	wasm    wasmCollector
 	netin   netInputCollector
+	dropped *prometheus.Desc
 	pending *prometheus.Desc
 	gauges  []gaugeDesc
 	uptime  *prometheus.Desc
@@ -83,9 +84,10 @@ type collector struct {
 func (r *Registry) Collector() prometheus.Collector {
 	const n, s = "name", "stage"
 	return &collector{
-		r:     r,
-		wasm:  newWasmCollector(),
-		netin: newNetInputCollector(),
+		r:       r,
+		wasm:    newWasmCollector(),
+		netin:   newNetInputCollector(),
+		dropped: newDropDesc(),
 		inputs: []counterDesc[InputMetrics]{
 			cdesc(MetricInputRecords, "Number of input records.", n, func(m *InputMetrics) *Counter { return &m.Records }),
 			cdesc(MetricInputBytes, "Number of input bytes.", n, func(m *InputMetrics) *Counter { return &m.Bytes }),
@@ -149,6 +151,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	c.wasm.describe(ch)
 	c.netin.describe(ch)
+	ch <- c.dropped
 	ch <- c.uptime
 	ch <- c.startT
 	ch <- c.build
@@ -170,6 +173,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.stages, l.stages)
 	c.wasm.collect(ch, c.r.wasmList())
 	c.netin.collect(ch, c.r.netInputList())
+	collectDrops(ch, c.dropped, c.r.dropList())
 	for _, e := range l.stages {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(e.m.Pending.Load()), e.name)
 		for _, g := range c.gauges {

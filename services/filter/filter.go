@@ -2,6 +2,16 @@
 // [FILTER] whose Match matches the chunk's tag in configuration order, and
 // publishes the result to FLOE_FILTERED. Replicas share one durable
 // consumer, so filters scale by starting more processes.
+//
+// Records a filter does not pass on are counted in
+// floe_dropped_records_total{stage="filter",plugin=<filter>}: reason
+// "filtered" for the filter doing its job (grep, a WASM function returning
+// NULL; logged at debug level only), "filter_error" for records the filter
+// noted it dropped because it failed on them (a WASM call that trapped with
+// on_error drop; logged at warning level, rate-limited). A chunk that cannot
+// be decoded is set aside on the dead-letter stream and counted as
+// "malformed_chunk" (other dead letters as "dead_letter"); the dead-letter
+// hop logs each one.
 package filter
 
 import (
@@ -10,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -40,10 +51,29 @@ type Config struct {
 
 // Service is the filter stage.
 type Service struct {
-	cfg Config
-	js  jetstream.JetStream
-	pub *jsx.Publisher
+	cfg   Config
+	js    jetstream.JetStream
+	pub   *jsx.Publisher
+	drops []filterDrops // parallel to cfg.Filters
+	notes sync.Pool     // *telemetry.DropNotes
 }
+
+// filterDrops are one filter's drop sites.
+type filterDrops struct {
+	filtered, failed *telemetry.Dropper
+}
+
+// filterError is a filter's failure on a chunk; it names the filter so a
+// dead letter is counted against it.
+type filterError struct {
+	name, tag string
+	err       error
+}
+
+func (e *filterError) Error() string {
+	return fmt.Sprintf("filter %s on tag %s: %v", e.name, e.tag, e.err)
+}
+func (e *filterError) Unwrap() error { return e.err }
 
 // New builds the stage.
 func New(js jetstream.JetStream, cfg Config) *Service {
@@ -58,11 +88,26 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	}
 	pub := jsx.NewPublisher(js)
 	pub.OnDuplicate = func() { cfg.Metrics.Duplicates.Add(1) }
-	return &Service{cfg: cfg, js: js, pub: pub}
+	s := &Service{cfg: cfg, js: js, pub: pub}
+	s.notes.New = func() any { return new(telemetry.DropNotes) }
+	for _, f := range cfg.Filters {
+		log := cfg.Logger.With("filter", f.Name)
+		s.drops = append(s.drops, filterDrops{
+			filtered: cfg.Metrics.Dropper(log, f.Name, telemetry.DropFiltered, "records filtered out", slog.LevelDebug),
+			failed:   cfg.Metrics.Dropper(log, f.Name, telemetry.DropFilterError, "records dropped by a failing filter", slog.LevelWarn),
+		})
+	}
+	return s
 }
 
 // Run consumes until ctx ends; work bounds chunks already being processed.
 func (s *Service) Run(ctx, work context.Context) error {
+	defer func() {
+		for _, d := range s.drops {
+			d.filtered.Flush()
+			d.failed.Flush()
+		}
+	}()
 	return jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
 		Stream:     jsx.StreamIn,
 		Durable:    jsx.DurableFilter,
@@ -71,8 +116,15 @@ func (s *Service) Run(ctx, work context.Context) error {
 		Stage:      "filter",
 		Logger:     s.cfg.Logger,
 		Ordered:    s.cfg.Ordered,
-		OnDeadLetter: func(jetstream.Msg, error) {
+		OnDeadLetter: func(m jetstream.Msg, reason error) {
 			s.cfg.Metrics.DeadLetters.Add(1)
+			// Logged by the dead-letter hop, one line per chunk; counted here.
+			plugin := ""
+			if fe := (*filterError)(nil); errors.As(reason, &fe) {
+				plugin = fe.name
+			}
+			c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+			s.cfg.Metrics.Dropped(plugin, telemetry.DeadLetterReason(reason)).Add(uint64(telemetry.ChunkRecords(c)))
 		},
 	}, s.handle)
 }
@@ -117,6 +169,9 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 // Apply runs the chain over one chunk. A chunk no filter matches is returned
 // as is, without being decoded.
 func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
+	notes := s.notes.Get().(*telemetry.DropNotes)
+	defer s.notes.Put(notes)
+	nctx := telemetry.WithDropNotes(ctx, notes)
 	cur := []*chunk.Chunk{c}
 	for i := range s.cfg.Filters {
 		f := &s.cfg.Filters[i]
@@ -127,15 +182,22 @@ func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, er
 				next = append(next, in)
 				continue
 			}
-			res, err := f.Filter.FilterChunk(ctx, in)
+			notes.Reset()
+			res, err := f.Filter.FilterChunk(nctx, in)
 			if err != nil {
 				if f.Metrics != nil {
 					f.Metrics.Errors.Add(1)
 				}
-				return nil, fmt.Errorf("filter %s on tag %s: %w", f.Name, in.Tag, err)
+				return nil, &filterError{name: f.Name, tag: in.Tag, err: err}
 			}
+			inRecords, outRecords := count(in, res)
 			if f.Metrics != nil {
-				account(f.Metrics, in, res)
+				account(f.Metrics, in, res, inRecords, outRecords)
+			}
+			if dropped := inRecords - outRecords; dropped > 0 && i < len(s.drops) {
+				failed := min(notes.Take(telemetry.DropFilterError), dropped)
+				s.drops[i].failed.Drop(failed, "tag", in.Tag)
+				s.drops[i].filtered.Drop(dropped-failed, "tag", in.Tag)
 			}
 			next = append(next, res...)
 		}
@@ -147,17 +209,24 @@ func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, er
 	return cur, nil
 }
 
-// account records a filter's effect as Fluent Bit's filter metrics do.
-func account(m *telemetry.FilterMetrics, in *chunk.Chunk, out []*chunk.Chunk) {
-	inRecords := in.Records
+// count is the records a filter was given and gave back.
+func count(in *chunk.Chunk, out []*chunk.Chunk) (inRecords, outRecords int) {
+	inRecords = in.Records
 	if inRecords == 0 {
 		inRecords, _ = event.Count(in.Data)
 	}
-	m.Records.Add(uint64(inRecords))
-	m.Bytes.Add(uint64(len(in.Data)))
-	outRecords, outBytes := 0, 0
 	for _, oc := range out {
 		outRecords += oc.Records
+	}
+	return inRecords, outRecords
+}
+
+// account records a filter's effect as Fluent Bit's filter metrics do.
+func account(m *telemetry.FilterMetrics, in *chunk.Chunk, out []*chunk.Chunk, inRecords, outRecords int) {
+	m.Records.Add(uint64(inRecords))
+	m.Bytes.Add(uint64(len(in.Data)))
+	outBytes := 0
+	for _, oc := range out {
 		outBytes += len(oc.Data)
 	}
 	switch {

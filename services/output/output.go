@@ -2,6 +2,10 @@
 // chunk is acknowledged only after the sink answered OK; RETRY waits with
 // Fluent Bit's full-jitter backoff up to retry_limit, and ERROR or exhausted
 // retries set the chunk aside as a dead letter.
+//
+// Dead letters also count in floe_dropped_records_total{stage="output",
+// plugin=<output>}: reason "malformed_chunk" when the chunk's MessagePack
+// does not decode, "dead_letter" otherwise (ERROR, retries exhausted).
 package output
 
 import (
@@ -85,10 +89,13 @@ func (s *Service) Run(ctx, work context.Context) error {
 				Stage:      o.ID,
 				Logger:     s.cfg.Logger.With("output", o.Name),
 				Ordered:    s.cfg.Ordered,
-				OnDeadLetter: func(m jetstream.Msg, _ error) {
+				OnDeadLetter: func(m jetstream.Msg, reason error) {
 					o.Metrics.DeadLetters.Add(1)
 					o.Metrics.DroppedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))
 					s.cfg.Metrics.DeadLetters.Add(1)
+					// Logged by the dead-letter hop, one line per chunk; counted here.
+					c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+					s.cfg.Metrics.Dropped(o.Name, telemetry.DeadLetterReason(reason)).Add(uint64(telemetry.ChunkRecords(c)))
 				},
 				OnRetry: func(m jetstream.Msg, _ int, _ time.Duration) {
 					o.Metrics.Retries.Add(1)

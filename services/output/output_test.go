@@ -97,3 +97,46 @@ func TestOutputRetriesErrorsAndDeadLetters(t *testing.T) {
 		t.Errorf("metrics: proc=%d retries=%d dead=%d", om.ProcRecords.Load(), om.Retries.Load(), om.DeadLetters.Load())
 	}
 }
+
+// A chunk the output cannot decode, published raw to its subject, and one
+// the sink refuses are counted as dropped under their reasons.
+func TestDeadLettersCountedAsDropped(t *testing.T) {
+	srv := natstest.Run(t)
+	_, js := srv.Connect(t)
+	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "s"}}}); err != nil {
+		t.Fatal(err)
+	}
+	reg := telemetry.NewRegistry("test")
+	s := New(js, Config{
+		Outputs:       []Output{{Name: "http.0", ID: "s", Output: &sink{}, RetryLimit: 5, Metrics: reg.Output("http.0")}},
+		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
+		Metrics: reg.Stage("output"),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
+	defer func() { cancel(); <-done }()
+
+	// Raw bytes, no Floe headers: undecodable, count unknown (one).
+	if _, err := js.Publish(ctx, jsx.OutSubject("s", "raw"), []byte{0x92, 0xc1}); err != nil {
+		t.Fatal(err)
+	}
+	ev := event.Event{Time: event.Time{Sec: 1}, Body: event.Map{{Key: "k", Value: "v"}}}
+	if err := jsx.NewPublisher(js).Publish(ctx, jsx.OutSubject("s", "reject"),
+		&chunk.Chunk{ID: "r", Tag: "reject", Records: 2, Data: ev.AppendMsgpack(ev.AppendMsgpack(nil))}); err != nil {
+		t.Fatal(err)
+	}
+	malformed := reg.Dropped("output", "http.0", telemetry.DropMalformedChunk)
+	refused := reg.Dropped("output", "http.0", telemetry.DropDeadLetter)
+	deadline := time.Now().Add(20 * time.Second)
+	for malformed.Load() != 1 || refused.Load() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("malformed_chunk=%d dead_letter=%d, want 1 and 2", malformed.Load(), refused.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if js := string(reg.MetricsJSON()); !strings.Contains(js, `"output":{"http.0":{"malformed_chunk":1,"dead_letter":2}}`) &&
+		!strings.Contains(js, `"output":{"http.0":{"dead_letter":2,"malformed_chunk":1}}`) {
+		t.Errorf("not in /api/v1/metrics: %s", js)
+	}
+}

@@ -1,5 +1,11 @@
 // Package router consumes FLOE_FILTERED and publishes one copy of each chunk
 // to the stream of every output whose Match or Match_Regex accepts its tag.
+//
+// A chunk no output accepts is dropped, as in Fluent Bit, but not silently:
+// its records count in floe_dropped_records_total{stage="router",
+// reason="unmatched"} and it is logged at warning level with its tag (the
+// first of a burst at once, then a summary every 10 s). To drop a tag on
+// purpose, route it to a null output.
 package router
 
 import (
@@ -36,9 +42,10 @@ type Config struct {
 
 // Service is the router stage.
 type Service struct {
-	cfg Config
-	js  jetstream.JetStream
-	pub *jsx.Publisher
+	cfg       Config
+	js        jetstream.JetStream
+	pub       *jsx.Publisher
+	unmatched *telemetry.Dropper
 }
 
 // New builds the stage.
@@ -54,11 +61,14 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	}
 	pub := jsx.NewPublisher(js)
 	pub.OnDuplicate = func() { cfg.Metrics.Duplicates.Add(1) }
-	return &Service{cfg: cfg, js: js, pub: pub}
+	unmatched := cfg.Metrics.Dropper(cfg.Logger, "", telemetry.DropUnmatched,
+		"chunk matches no output, dropped", slog.LevelWarn)
+	return &Service{cfg: cfg, js: js, pub: pub, unmatched: unmatched}
 }
 
 // Run consumes until ctx ends.
 func (s *Service) Run(ctx, work context.Context) error {
+	defer s.unmatched.Flush()
 	return jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
 		Stream:     jsx.StreamFiltered,
 		Durable:    jsx.DurableRouter,
@@ -96,10 +106,10 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
 	targets := s.Targets(c.Tag, c.Signal())
 	if len(targets) == 0 {
-		// Fluent Bit's behaviour: a chunk without routes is dropped (debug log).
+		// Fluent Bit's behaviour: a chunk without routes is dropped.
 		s.cfg.Metrics.Unmatched.Add(1)
 		s.cfg.Metrics.UnmatchedRecords.Add(uint64(c.Records))
-		s.cfg.Logger.Debug("chunk matches no output, dropping", "tag", c.Tag, "records", c.Records)
+		s.unmatched.Drop(telemetry.ChunkRecords(c), "tag", c.Tag, "type", c.Signal(), "chunk", c.ID)
 		return nil
 	}
 	items := make([]jsx.Pending, len(targets))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,9 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
 	vivoout "github.com/floe-io/floe/internal/plugins/output/vivo"
 	"github.com/floe-io/floe/internal/tag"
+	"github.com/floe-io/floe/internal/telemetry"
 )
 
 // Header names as the documented API spells them. /api/v1 responses send
@@ -67,10 +70,29 @@ type exporter struct {
 	bytes    [3]atomic.Uint64
 	purges   [3]atomic.Uint64
 	follows  atomic.Int64 // open followers
+
+	// malformed counts and logs (rate-limited) the records of stored chunks
+	// that could not be rendered, on every read that meets them.
+	malformed *telemetry.Dropper
 }
 
 func newExporter(s *Service, e Exporter, set vivoout.Settings) *exporter {
-	return &exporter{svc: s, name: e.Name, id: e.ID, set: set, rend: renderer{json: s.cfg.JSON}, ui: uiHandler()}
+	malformed := s.cfg.Telemetry.Dropper(s.log.With("exporter", e.Name), telemetry.DropSite{
+		Stage: "vivo", Plugin: e.Name, Reason: telemetry.DropMalformedChunk,
+		Msg: "vivo: chunk not fully rendered", Level: slog.LevelWarn})
+	return &exporter{svc: s, name: e.Name, id: e.ID, set: set, rend: renderer{json: s.cfg.JSON}, ui: uiHandler(),
+		malformed: malformed}
+}
+
+// renderFailed accounts for a chunk render could not read to its end: the
+// records after the decode error are left out of the response.
+func (e *exporter) renderFailed(signal string, id uint64, c *chunk.Chunk, err error) {
+	lost := telemetry.ChunkRecords(c)
+	if signal == chunk.Logs {
+		ok, _ := event.Count(c.Data)
+		lost = max(lost-ok, 1)
+	}
+	e.malformed.Drop(lost, "signal", signal, "id", id, "tag", c.Tag, "error", err)
 }
 
 // ServeHTTP routes by exact path, as upstream (no trailing-slash tolerance);
@@ -304,7 +326,7 @@ func (e *exporter) serveStream(w http.ResponseWriter, r *http.Request, signal st
 		var rerr error
 		buf, rerr = e.rend.render(buf[:0], v1, signal, c)
 		if rerr != nil {
-			e.svc.log.Warn("vivo: chunk not fully rendered", "exporter", e.name, "signal", signal, "id", seq-1, "error", rerr)
+			e.renderFailed(signal, seq-1, c, rerr)
 		}
 		if _, werr = w.Write(buf); werr != nil {
 			return false, werr
@@ -404,7 +426,7 @@ func (e *exporter) follow(w http.ResponseWriter, r *http.Request, hd headers, q 
 			var rerr error
 			buf, rerr = e.rend.render(buf[:0], q.v1, signal, c)
 			if rerr != nil {
-				e.svc.log.Warn("vivo: chunk not fully rendered", "exporter", e.name, "signal", signal, "id", seq-1, "error", rerr)
+				e.renderFailed(signal, seq-1, c, rerr)
 			}
 			out := buf
 			if q.sse {

@@ -26,6 +26,7 @@ import (
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/plugin"
 	vivoout "github.com/floe-io/floe/internal/plugins/output/vivo"
+	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/internal/testutil/natstest"
 )
 
@@ -43,6 +44,7 @@ type env struct {
 	cancel context.CancelFunc
 	done   chan error
 	seq    atomic.Int64
+	reg    *telemetry.Registry // Config.Telemetry; nil unless a test sets it before start
 }
 
 func exporterProps(t testing.TB, kv ...string) *plugin.Props {
@@ -103,7 +105,7 @@ func newEnvJS(t *testing.T, js jetstream.JetStream, kv ...string) *env {
 
 func (e *env) start() {
 	e.t.Helper()
-	svc, err := New(e.js, Config{Exporters: []Exporter{{Name: "vivo_exporter.0", ID: testID, Props: e.props}}, Logger: testLogger(), JSON: event.DefaultJSON})
+	svc, err := New(e.js, Config{Exporters: []Exporter{{Name: "vivo_exporter.0", ID: testID, Props: e.props}}, Logger: testLogger(), JSON: event.DefaultJSON, Telemetry: e.reg})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -53,6 +53,9 @@
 //   - Metrics per filter: floe → wasm → <name> in /api/v1/metrics and
 //     floe_wasm_*_total{name} in Prometheus (calls, records in/out, drops,
 //     traps, timeouts, recycles, errors, call latency, memory pages).
+//     Dropped records also count in floe_dropped_records_total{stage=
+//     "filter",plugin=<name>}: reason "filtered" for a NULL or empty result,
+//     "filter_error" for a failed call with on_error drop.
 //
 // Bad modules are refused at start-up, naming the module and the function
 // or import: a file that is not WebAssembly, a missing function, a function
@@ -438,6 +441,9 @@ func (f *Filter) filter(ctx context.Context, w *worker, c *chunk.Chunk) (out []b
 				f.metrics.RecordsOut.Add(1)
 			} else {
 				f.metrics.Drops.Add(1)
+				// Lost to a failure, not filtered on purpose: the stage counts
+				// it under filter_error rather than filtered.
+				telemetry.NoteDrop(ctx, telemetry.DropFilterError, 1)
 			}
 		}
 	}

@@ -264,6 +264,29 @@ func TestDropAndInvalid(t *testing.T) {
 			t.Errorf("no error logged: %s", e.logs)
 		}
 	})
+	// The stage running the filter learns which drops were failures
+	// (filter_error) and which were the module's choice (filtered).
+	t.Run("failures noted to the stage", func(t *testing.T) {
+		for fn, want := range map[string]int{"c_drop": 0, "c_invalid_json": 2} {
+			f, _ := newFilter(t, Options{}, "wasm_path", path, "function_name", fn)
+			notes := new(telemetry.DropNotes)
+			out, err := f.FilterChunk(telemetry.WithDropNotes(context.Background(), notes), chunkOf(t, "t", `{"a":1}`, `{"b":2}`))
+			if err != nil || len(out) != 0 {
+				t.Fatalf("%s: got %v %v, want nothing", fn, out, err)
+			}
+			if got := notes.Take(telemetry.DropFilterError); got != want {
+				t.Errorf("%s: %d records noted as filter errors, want %d", fn, got, want)
+			}
+		}
+		f, _ := newFilter(t, Options{}, "wasm_path", path, "function_name", "c_invalid_json", "on_error", "keep")
+		notes := new(telemetry.DropNotes)
+		if _, err := f.FilterChunk(telemetry.WithDropNotes(context.Background(), notes), chunkOf(t, "t", `{"a":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := notes.Take(telemetry.DropFilterError); got != 0 {
+			t.Errorf("on_error keep noted %d drops", got)
+		}
+	})
 	t.Run("invalid JSON kept", func(t *testing.T) {
 		f, _ := newFilter(t, Options{}, "wasm_path", path, "function_name", "c_invalid_json", "on_error", "keep")
 		in := chunkOf(t, "t", `{"a":1}`)

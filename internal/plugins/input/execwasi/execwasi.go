@@ -78,6 +78,7 @@ import (
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/input/internal/receipts"
+	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/internal/wasmhost"
 )
 
@@ -137,6 +138,10 @@ type ExecWASI struct {
 	stack      int64
 	memLimit   int64
 	timeout    time.Duration // <= 0: none
+	// parseDrops counts the lines the parser rejects and logs them
+	// rate-limited: a program printing garbage every run must not log a
+	// line per line it printed.
+	parseDrops *telemetry.Dropper
 }
 
 // New builds an exec_wasi input with the default options.
@@ -163,6 +168,8 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
 	}
+	x.parseDrops = set.Telemetry.Dropper(x.log, telemetry.DropSite{Stage: "ingest", Plugin: set.DisplayName(),
+		Reason: telemetry.DropParseError, Msg: "parser returned an error", Level: slog.LevelError})
 	if x.path == "" {
 		return nil, p.Errorf("wasi_path", "no input 'command' was given (wasi_path is required)")
 	}
@@ -251,6 +258,7 @@ func (x *ExecWASI) Period() time.Duration { return x.period }
 
 // Run runs the program once (oneshot) or at every interval until ctx ends.
 func (x *ExecWASI) Run(ctx context.Context, w plugin.Writer) error {
+	defer x.parseDrops.Flush()
 	tr := receipts.Tracker{Logger: x.log}
 	if x.oneshot {
 		if err := x.collect(ctx, w, &tr); err != nil {
@@ -384,7 +392,7 @@ func (x *ExecWASI) emit(ctx context.Context, w plugin.Writer, tr *receipts.Track
 		if x.parser != nil {
 			t, m, perr := x.parser.Parse(line)
 			if perr != nil {
-				x.log.Error("parser returned an error", "parser", x.parserName, "error", perr)
+				x.parseDrops.Drop(1, "parser", x.parserName, "error", perr, "text", truncate(line, 80))
 				continue
 			}
 			if t == (event.Time{}) {
@@ -506,4 +514,12 @@ func (c *capture) close() {
 		c.f = nil
 	}
 	c.mem = nil
+}
+
+// truncate is the start of a line for a log.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }

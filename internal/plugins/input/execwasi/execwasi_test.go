@@ -21,6 +21,7 @@ import (
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/parser"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/internal/wasmhost"
 	"github.com/floe-io/floe/internal/wasmhost/wasmtest"
 )
@@ -491,12 +492,33 @@ func TestParserErrorDropsLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, logs := mustInput(t, reg, "wasi_path", wasmtest.Path(t, "wasi_hello"), "oneshot", "on", "parser", "json")
+	metrics := telemetry.NewRegistry("test")
+	logs := &logBuf{}
+	set := plugin.Settings{
+		Name:      "exec_wasi.0",
+		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Parsers:   reg,
+		Telemetry: metrics,
+	}
+	x, err := NewWithOptions(context.Background(), set, props(t, "wasi_path", wasmtest.Path(t, "wasi_hello"), "oneshot", "on", "parser", "json"),
+		Options{Runtime: testRuntime(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if w := runOnce(t, x); w.Count() != 0 {
 		t.Errorf("%d writes of lines that are not JSON", w.Count())
 	}
-	if n := strings.Count(logs.String(), "parser returned an error"); n != len(helloLines) {
-		t.Errorf("%d parser errors logged, want %d:\n%s", n, len(helloLines), logs)
+	// Every line counted; logged as the first one at once (with its text)
+	// and the rest in one summary when the input ends, not line by line.
+	if got := metrics.Dropped("ingest", "exec_wasi.0", telemetry.DropParseError).Load(); got != uint64(len(helloLines)) {
+		t.Errorf("floe_dropped_records_total{reason=parse_error} = %d, want %d", got, len(helloLines))
+	}
+	l := logs.String()
+	if n := strings.Count(l, "parser returned an error"); n != 2 {
+		t.Errorf("%d parser error log lines, want 2 (first, summary):\n%s", n, l)
+	}
+	if !strings.Contains(l, `text="line 1"`) || !strings.Contains(l, fmt.Sprintf("dropped %d more records", len(helloLines)-1)) {
+		t.Errorf("log lacks the first line's text or the summary:\n%s", l)
 	}
 }
 

@@ -13,7 +13,14 @@
 //     or array") and dropped.
 //
 // Text that is not JSON is not wrapped into a record: it is logged ("invalid
-// JSON message, skipping") and dropped. Upstream drops its whole read buffer
+// JSON message, skipping") and dropped.
+
+// Every drop is counted in floe_dropped_records_total{stage="ingest",
+// plugin=<instance>, reason} (not_json, not_a_record, invalid_event,
+// too_long, incomplete) and logged at warning level with its byte offset and
+// line number in the input and the start of the bad text (as much of it as
+// was read when the problem was found): the first drop of
+// a burst at once, the rest in a summary every 10 s (telemetry.Dropper). Upstream drops its whole read buffer
 // at that point, which may hold valid values read in the same read(2); Floe
 // drops only up to the end of the line the error is on and resumes with the
 // next line, so the result does not depend on how reads split the input.
@@ -49,6 +56,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/input/internal/jsonscan"
 	"github.com/floe-io/floe/internal/plugins/input/internal/receipts"
+	"github.com/floe-io/floe/internal/telemetry"
 )
 
 const (
@@ -56,6 +64,7 @@ const (
 	minBufferSize     = 16000     // upstream DEFAULT_BUF_SIZE
 	maxBatch          = 512 << 10 // write when a batch reaches this size
 	maxValue          = 64 << 20  // longest value kept, unless buffer_size is larger
+	sampleLen         = 80        // bytes of a dropped value shown in the log
 )
 
 // Spec describes the stdin input plugin. parser is one of the keys every
@@ -81,6 +90,18 @@ type Stdin struct {
 	readSize int
 	maxValue int
 	now      func() event.Time
+	drops    drops
+}
+
+// drops are the input's drop sites, one per reason.
+type drops struct {
+	notJSON, notRecord, invalidEvent, tooLong, incomplete *telemetry.Dropper
+}
+
+func (d *drops) flush() {
+	for _, x := range []*telemetry.Dropper{d.notJSON, d.notRecord, d.invalidEvent, d.tooLong, d.incomplete} {
+		x.Flush()
+	}
 }
 
 // New builds a stdin input reading os.Stdin.
@@ -108,6 +129,17 @@ func newStdin(set plugin.Settings, p *plugin.Props, in io.Reader) (*Stdin, error
 	if name := p.String("parser"); name != "" {
 		s.log.Error("requested parser not found, reading JSON", "parser", name)
 	}
+	site := func(reason, msg string) *telemetry.Dropper {
+		return set.Telemetry.Dropper(s.log, telemetry.DropSite{Stage: "ingest", Plugin: set.DisplayName(),
+			Reason: reason, Msg: msg, Level: slog.LevelWarn})
+	}
+	s.drops = drops{
+		notJSON:      site(telemetry.DropNotJSON, "invalid JSON message, skipping"),
+		notRecord:    site(telemetry.DropNotRecord, "invalid record found, it's not a JSON map or array"),
+		invalidEvent: site(telemetry.DropInvalidEvent, "invalid event array, skipping"),
+		tooLong:      site(telemetry.DropTooLong, "JSON value too long, skipping to the next line"),
+		incomplete:   site(telemetry.DropIncomplete, "incomplete JSON at end of input, dropped"),
+	}
 	return s, nil
 }
 
@@ -123,7 +155,7 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 
 	st := &state{s: s, w: w, src: src}
 	st.tr.Logger = s.log
-	st.pending, st.skip = src.takeCarry()
+	st.pending, st.skip, st.pos = src.takeCarry()
 	st.track.feed(st.pending)
 	var readErr error
 	for {
@@ -185,6 +217,7 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 	}
 	plugin.FlushWriter(w)
 	_ = st.tr.Wait(ctx)
+	s.drops.flush()
 	if readErr != nil {
 		return fmt.Errorf("stdin: read: %w", readErr)
 	}
@@ -200,6 +233,7 @@ type source struct {
 	mu    sync.Mutex
 	carry []byte // read by a stopped instance but not yet decoded
 	skip  bool
+	pos   position // of carry[0]
 }
 
 var (
@@ -219,12 +253,12 @@ func sourceFor(r io.Reader, readSize int) *source {
 	return src
 }
 
-func (src *source) takeCarry() ([]byte, bool) {
+func (src *source) takeCarry() ([]byte, bool, position) {
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	b, skip := src.carry, src.skip
+	b, skip, pos := src.carry, src.skip, src.pos
 	src.carry, src.skip = nil, false
-	return b, skip
+	return b, skip, pos
 }
 
 // read feeds ch with what it reads until an error or end of input.
@@ -265,9 +299,11 @@ func (st *state) stop(ctx context.Context, src *source) error {
 	}
 	plugin.FlushWriter(st.w)
 	_ = st.tr.Wait(wctx)
+	st.s.drops.flush()
 	src.mu.Lock()
 	src.carry = append(src.carry, st.pending...)
 	src.skip = st.skip
+	src.pos = st.pos
 	src.mu.Unlock()
 	return nil
 }
@@ -285,8 +321,9 @@ type state struct {
 	// spanning many reads thus costs linear, not quadratic, time.
 	track    tracker
 	rescanAt int
-	skip     bool   // dropping input up to the next newline
-	conv     []byte // scratch for JSON→MessagePack
+	skip     bool     // dropping input up to the next newline
+	pos      position // of pending[0] in the whole input, for drop logs
+	conv     []byte   // scratch for JSON→MessagePack
 	batch    []byte
 	records  int
 }
@@ -296,6 +333,10 @@ func (st *state) process(atEOF bool) {
 	b := st.pending
 	off := 0
 	incomplete := 0
+	lines := lineCounter{b: b}
+	at := func(i int) []any { // where in the input b[i] is, for a drop log
+		return []any{"offset", st.pos.offset + int64(i), "line", st.pos.nls + lines.upTo(i) + 1, "text", sample(b, i)}
+	}
 	for {
 		if st.skip {
 			nl := indexNL(b, off)
@@ -316,10 +357,10 @@ func (st *state) process(atEOF bool) {
 		end, err := jsonscan.Value(b, i, atEOF)
 		if err == jsonscan.ErrIncomplete {
 			if atEOF {
-				st.s.log.Error("incomplete JSON at end of input, dropped", "bytes", len(b)-i)
+				st.s.drops.incomplete.Drop(1, append(at(i), "bytes", len(b)-i)...)
 				off = len(b)
 			} else if len(b)-i > st.s.maxValue {
-				st.s.log.Error("JSON value too long, skipping to the next line", "limit", st.s.maxValue)
+				st.s.drops.tooLong.Drop(1, append(at(i), "limit", st.s.maxValue)...)
 				off, st.skip = len(b), true
 			} else {
 				off = i
@@ -329,13 +370,15 @@ func (st *state) process(atEOF bool) {
 		}
 		var se *jsonscan.SyntaxError
 		if errors.As(err, &se) {
-			st.s.log.Debug("invalid JSON message, skipping", "error", err)
+			st.s.drops.notJSON.Drop(1, append(at(i), "error",
+				fmt.Sprintf("%s at offset %d", se.Msg, st.pos.offset+int64(se.Off)))...)
 			off, st.skip = se.Off, true
 			continue
 		}
-		st.value(b[i:end])
+		st.value(b[i:end], at, i)
 		off = end
 	}
+	st.pos.advance(b[:off], lines)
 	// Keep the undecoded tail at the front of pending.
 	n := copy(st.pending, b[off:])
 	st.pending = st.pending[:n]
@@ -407,12 +450,12 @@ func indexNL(b []byte, off int) int {
 	return -1
 }
 
-// value turns one JSON value into an event.
-func (st *state) value(js []byte) {
+// value turns one JSON value, at pending[i], into an event.
+func (st *state) value(js []byte, at func(int) []any, i int) {
 	var err error
 	st.conv, err = event.AppendFromJSON(st.conv[:0], js)
 	if err != nil {
-		st.s.log.Debug("invalid JSON message, skipping", "error", err)
+		st.s.drops.notJSON.Drop(1, append(at(i), "error", err)...)
 		return
 	}
 	b := st.conv
@@ -426,13 +469,13 @@ func (st *state) value(js []byte) {
 			err = errors.New("trailing data")
 		}
 		if err != nil {
-			st.s.log.Error("invalid event array, skipping", "error", err)
+			st.s.drops.invalidEvent.Drop(1, append(at(i), "error", err)...)
 			return
 		}
 		st.batch = event.AppendRaw(st.batch, ev.Time, ev.Meta, ev.Body)
 		st.records++
 	default:
-		st.s.log.Error("invalid record found, it's not a JSON map or array")
+		st.s.drops.notRecord.Drop(1, at(i)...)
 	}
 }
 
@@ -457,4 +500,43 @@ func (st *state) exit(ctx context.Context, err error) error {
 		return st.stop(ctx, st.src)
 	}
 	return fmt.Errorf("stdin: %w", err)
+}
+
+// position is a place in the whole input.
+type position struct {
+	offset int64 // bytes before it
+	nls    int   // newlines before it
+}
+
+// advance moves p past consumed, the front of the buffer lc counts in.
+func (p *position) advance(consumed []byte, lc lineCounter) {
+	p.offset += int64(len(consumed))
+	p.nls += lc.upTo(len(consumed))
+}
+
+// lineCounter counts the newlines before an index of b, moving forward only,
+// so the drops of one buffer cost one pass over it in all.
+type lineCounter struct {
+	b   []byte
+	at  int // newlines in b[:at] are counted
+	nls int
+}
+
+func (c *lineCounter) upTo(i int) int {
+	if i < c.at { // not expected: indexes only grow within one process call
+		return bytes.Count(c.b[:i], []byte{'\n'})
+	}
+	c.nls += bytes.Count(c.b[c.at:i], []byte{'\n'})
+	c.at = i
+	return c.nls
+}
+
+// sample is the start of the text at b[i], up to its line's end or as much
+// of it as was read.
+func sample(b []byte, i int) string {
+	end := min(len(b), i+sampleLen)
+	if nl := bytes.IndexByte(b[i:end], '\n'); nl >= 0 {
+		end = i + nl
+	}
+	return string(bytes.TrimRight(b[i:end], "\r"))
 }
