@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/floe-io/floe/internal/storelock"
 )
 
 // Options configure the embedded server.
@@ -38,6 +40,7 @@ type Options struct {
 type Server struct {
 	srv  *server.Server
 	opts Options
+	lock *storelock.Lock
 }
 
 // DefaultStoreDir is the per-user state directory used when storage.path is unset.
@@ -51,14 +54,25 @@ func DefaultStoreDir() string {
 	return filepath.Join(os.TempDir(), "floe-"+strconv.Itoa(os.Getuid()))
 }
 
-// Start launches the server and waits until it accepts connections.
-func Start(o Options) (*Server, error) {
+// Start takes the store's lock (see storelock), launches the server and
+// waits until it accepts connections. A store owned by another process is
+// refused with a *storelock.HeldError before anything in it is opened.
+func Start(o Options) (s *Server, err error) {
 	if o.StoreDir == "" {
 		return nil, fmt.Errorf("nats: storage directory is not set")
 	}
 	if err := os.MkdirAll(o.StoreDir, 0o755); err != nil {
 		return nil, fmt.Errorf("nats: create storage directory %s: %w", o.StoreDir, err)
 	}
+	lock, err := storelock.Acquire(o.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Release()
+		}
+	}()
 	if o.MaxPayload == 0 {
 		o.MaxPayload = 8 << 20
 	}
@@ -120,7 +134,7 @@ func Start(o Options) (*Server, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats: server not ready after 30s (storage %s, listen %q)", o.StoreDir, o.Listen)
 	}
-	return &Server{srv: srv, opts: o}, nil
+	return &Server{srv: srv, opts: o, lock: lock}, nil
 }
 
 // ClientURL is the address clients dial, or "" when the server does not listen.
@@ -159,6 +173,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
+		// Only once the server has closed its files may another process take the store.
+		_ = s.lock.Release()
 		close(done)
 	}()
 	select {
