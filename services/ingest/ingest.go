@@ -196,6 +196,7 @@ func (s *Service) sealAll() {
 func (s *Service) sealLocked(oc *openChunk) {
 	id := s.runID + "-" + strconv.FormatUint(s.seq.Add(1), 10)
 	c := &chunk.Chunk{ID: id, Tag: oc.tag, Type: chunk.Logs, Records: oc.records, Data: oc.data, Source: oc.source}
+	s.stats.Pending.Add(1)
 	s.out <- &sealed{c: c, receipts: oc.receipts}
 	oc.data, oc.records, oc.receipts = nil, 0, nil
 }
@@ -266,6 +267,7 @@ func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 		for _, r := range p.sc.receipts {
 			r.release(err)
 		}
+		s.stats.Pending.Add(-1)
 	}
 }
 
@@ -404,6 +406,7 @@ func (w *writer) WriteSignal(ctx context.Context, signal, t string, data []byte,
 	w.s.mu.Lock()
 	id := w.s.runID + "-" + strconv.FormatUint(w.s.seq.Add(1), 10)
 	c := &chunk.Chunk{ID: id, Tag: t, Type: signal, Records: records, Data: data, Source: w.in.Name}
+	w.s.stats.Pending.Add(1)
 	w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
 	w.s.mu.Unlock()
 	r.release(nil)
