@@ -195,6 +195,7 @@ type process struct {
 
 	readyMu sync.Mutex
 	ready   error
+	ingest  *ingest.Service // the running ingest stage, whose paused inputs make the process not ready
 
 	reloadCh chan *Plan
 	// forced: a stop ran out of its grace period, so NATS may not be
@@ -256,6 +257,11 @@ func (p *process) readiness() error {
 	defer p.readyMu.Unlock()
 	if p.ready != nil {
 		return p.ready
+	}
+	if p.ingest != nil {
+		if why := p.ingest.Paused(); why != "" {
+			return errors.New("inputs paused: " + why)
+		}
 	}
 	if p.nc != nil && !p.nc.IsConnected() {
 		return errors.New("not connected to NATS")
@@ -363,7 +369,7 @@ func (p *process) startNATS() error {
 	} else if _, set := p.plan.Config.Service.Get("nats.listen"); set || p.opts.NATSListen != "" {
 		listen = p.svc.NATSListen
 	}
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log,
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log, MaxFileStore: p.svc.MaxFileStore,
 		ServerName: p.svc.ServerName, ClusterName: p.svc.ClusterName, ClusterListen: p.svc.ClusterListen, Routes: p.svc.Routes})
 	if err != nil {
 		return err
@@ -409,6 +415,18 @@ func (p *process) stageList() []string {
 
 func (p *process) topology() jsx.Topology {
 	t := jsx.Topology{Replicas: p.svc.Replicas, Duplicates: p.svc.DedupWindow, InMaxBytes: p.svc.StorageTotalLimit}
+	if m := p.svc.MaxFileStore; m > 0 {
+		// With one store for every stream, the inner hops must never be able
+		// to fill it: a filter or router can only move a chunk on when there
+		// is room for its copy, so a store full of FLOE_IN or FLOE_FILTERED
+		// would never drain. Bounding each to a quarter keeps half the store
+		// for the output streams: when those are empty there is always room
+		// to move on, and a full store always drains once an output delivers.
+		if t.InMaxBytes <= 0 || t.InMaxBytes > m/4 {
+			t.InMaxBytes = m / 4
+		}
+		t.FilteredMaxBytes = m / 4
+	}
 	for _, o := range p.plan.Outputs {
 		if o.Spec.ServedBy == StageVivo {
 			t.Vivo = append(t.Vivo, jsx.VivoStream{ID: o.ID, MaxBytes: o.Props.Size("stream_queue_size")})
@@ -502,6 +520,9 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 		ing = svc
 		watch(start(StageIngest, svc.Run))
 	}
+	p.readyMu.Lock()
+	p.ingest = ing
+	p.readyMu.Unlock()
 	p.setReady(nil)
 	p.log.Info("floe started", "version", Version, "stages", strings.Join(p.stageList(), ","))
 	depthCtx, stopDepth := context.WithCancel(ctx)

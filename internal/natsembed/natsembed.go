@@ -27,6 +27,9 @@ type Options struct {
 	Listen string
 	// MaxPayload bounds one message; 0 means 8 MiB, room for Floe's chunks.
 	MaxPayload int32
+	// MaxFileStore caps JetStream's file storage in bytes; 0 leaves
+	// nats-server's default (75% of the free disk space).
+	MaxFileStore int64
 	// ServerName names the server; every node of a cluster needs its own.
 	ServerName string
 	// Cluster joins a NATS cluster when ClusterListen is set.
@@ -83,6 +86,9 @@ func Start(o Options) (s *Server, err error) {
 		MaxPayload: o.MaxPayload,
 		NoSigs:     true,
 		NoLog:      true,
+	}
+	if o.MaxFileStore > 0 {
+		sopts.JetStreamMaxStore = o.MaxFileStore
 	}
 	if o.Listen == "" {
 		sopts.DontListen = true
