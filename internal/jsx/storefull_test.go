@@ -15,14 +15,14 @@ import (
 	"github.com/floe-io/floe/internal/natsembed"
 )
 
-// fillUntilRefused publishes 100 kB chunks on subject until JetStream
-// refuses one and returns the bytes accepted and that error.
-func fillUntilRefused(t *testing.T, p *Publisher, subject string) (int, error) {
+// fillUntilRefused publishes 100 kB chunks on subject, one attempt each,
+// until JetStream refuses one and returns the bytes accepted and that error.
+func fillUntilRefused(t *testing.T, js jetstream.JetStream, subject string) (int, error) {
 	t.Helper()
 	data := bytes.Repeat([]byte{0x90}, 100_000)
 	for i := 0; i < 200; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		err := p.Publish(ctx, subject, &chunk.Chunk{ID: subject + "-" + strconv.Itoa(i), Tag: "t", Type: chunk.Logs, Records: 1, Data: data})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := js.PublishMsg(ctx, chunk.ToMsg(subject, &chunk.Chunk{ID: subject + "-" + strconv.Itoa(i), Tag: "t", Type: chunk.Logs, Records: 1, Data: data}))
 		cancel()
 		if err != nil {
 			return i * len(data), err
@@ -62,14 +62,22 @@ func TestFullStoreIsReportedAndInnerHopsCannotFillIt(t *testing.T) {
 	p := NewPublisher(js)
 
 	for _, subject := range []string{InSubject("t"), FilteredSubject("t")} {
-		n, err := fillUntilRefused(t, p, subject)
+		n, err := fillUntilRefused(t, js, subject)
 		if !IsStreamFull(err) || IsStorageFull(err) {
 			t.Fatalf("%s refused after %d bytes with %v; want its own stream limit, not a full store", subject, n, err)
 		}
 	}
-	n, err := fillUntilRefused(t, p, OutSubject("o", "t"))
-	if !IsStorageFull(err) || !IsStreamFull(err) || !errors.Is(err, ErrStreamFull) {
+	n, err := fillUntilRefused(t, js, OutSubject("o", "t"))
+	if !IsStorageFull(err) || !IsStreamFull(err) {
 		t.Fatalf("output stream refused after %d bytes with %v; want the store full", n, err)
+	}
+	// The Publisher keeps retrying while the store is full and, when its
+	// context ends, still says why.
+	full, cancelFull := context.WithTimeout(ctx, 3*time.Second)
+	err = p.Publish(full, OutSubject("o", "t"), &chunk.Chunk{ID: "refused", Tag: "t", Type: chunk.Logs, Records: 1, Data: []byte{0x90}})
+	cancelFull()
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrStreamFull) || !IsStorageFull(err) {
+		t.Fatalf("Publish into a full store: %v; want the deadline with the full store as its cause", err)
 	}
 	if n < store/2-200_000 {
 		t.Errorf("the store filled with only %d bytes in the output stream; the inner streams took more than half", n)
