@@ -102,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "configuration test is successful")
 		return 0
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(stderr, os.Exit)
 	defer stop()
 	c.opts.Config = cfg
 	c.opts.Plan = plan
@@ -116,6 +116,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// stopOnSignal returns a context that ends at the first SIGINT or SIGTERM,
+// which starts a graceful stop (bounded by the grace period). A second
+// signal exits at once with status 1: whatever was not acknowledged stays
+// upstream and is redelivered, so impatience costs nothing but the wait.
+func stopOnSignal(stderr io.Writer, exit func(int)) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stderr, "floe: second signal (%v): exiting now; chunks not yet acknowledged stay in their streams and are redelivered\n", sig)
+			exit(1)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 func printConfigError(w io.Writer, err error) {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseArgsSplitsFloeFlagsFromShorthand(t *testing.T) {
@@ -48,4 +52,57 @@ func TestNoConfiguration(t *testing.T) {
 	if code := run([]string{"run"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "no configuration") {
 		t.Fatalf("code %d err %q", code, errb.String())
 	}
+}
+
+// The first signal starts a graceful stop; a second one exits at once.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	var errb syncWriter
+	exited := make(chan int, 1)
+	ctx, stop := stopOnSignal(&errb, func(code int) { exited <- code })
+	defer stop()
+	self, _ := os.FindProcess(os.Getpid())
+	if err := self.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("first signal did not end the context")
+	}
+	select {
+	case code := <-exited:
+		t.Fatalf("exited (%d) on the first signal", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := self.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exited:
+		if code == 0 {
+			t.Errorf("second signal exited with status 0")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second signal did not exit")
+	}
+	if !strings.Contains(errb.String(), "second signal") {
+		t.Errorf("stderr %q does not say why it exited", errb.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

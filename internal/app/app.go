@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -199,8 +200,13 @@ type process struct {
 
 	readyMu sync.Mutex
 	ready   error
+	ingest  *ingest.Service // the running ingest stage, whose paused inputs make the process not ready
 
 	reloadCh chan *Plan
+	// forced: a stop ran out of its grace period, so NATS may not be
+	// answering; closing the connection and the embedded server is then
+	// bounded tightly rather than waited for.
+	forced bool
 }
 
 // requestReload validates the configuration anew and, when it is good, has
@@ -254,6 +260,11 @@ func (p *process) readiness() error {
 	if p.ready != nil {
 		return p.ready
 	}
+	if p.ingest != nil {
+		if why := p.ingest.Paused(); why != "" {
+			return errors.New("inputs paused: " + why)
+		}
+	}
 	if p.nc != nil && !p.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
@@ -271,7 +282,11 @@ func (p *process) run(ctx context.Context) (err error) {
 			return err
 		}
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			d := 30 * time.Second
+			if p.forced {
+				d = cutWait
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			err = errors.Join(err, p.srv.Shutdown(sctx))
 		}()
@@ -303,7 +318,21 @@ func (p *process) run(ctx context.Context) (err error) {
 	if err := p.connect(ctx); err != nil {
 		return err
 	}
-	defer p.nc.Close()
+	defer func() {
+		// Close flushes what is buffered; against a server that stopped
+		// answering that could take the client's write timeout (a minute).
+		closed := make(chan struct{})
+		go func() { p.nc.Close(); close(closed) }()
+		bound := 30 * time.Second
+		if p.forced {
+			bound = cutWait
+		}
+		select {
+		case <-closed:
+		case <-time.After(bound):
+			p.log.Warn("NATS connection did not close in time; exiting anyway")
+		}
+	}()
 	for {
 		if err := jsx.EnsureTopology(ctx, p.js, p.topology()); err != nil {
 			if ctx.Err() != nil {
@@ -342,7 +371,7 @@ func (p *process) startNATS() error {
 	} else if _, set := p.plan.Config.Service.Get("nats.listen"); set || p.opts.NATSListen != "" {
 		listen = p.svc.NATSListen
 	}
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log,
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: listen, Logger: p.log, MaxFileStore: p.svc.MaxFileStore,
 		ServerName: p.svc.ServerName, ClusterName: p.svc.ClusterName, ClusterListen: p.svc.ClusterListen, Routes: p.svc.Routes})
 	if err != nil {
 		return err
@@ -388,6 +417,18 @@ func (p *process) stageList() []string {
 
 func (p *process) topology() jsx.Topology {
 	t := jsx.Topology{Replicas: p.svc.Replicas, Duplicates: p.svc.DedupWindow, InMaxBytes: p.svc.StorageTotalLimit}
+	if m := p.svc.MaxFileStore; m > 0 {
+		// With one store for every stream, the inner hops must never be able
+		// to fill it: a filter or router can only move a chunk on when there
+		// is room for its copy, so a store full of FLOE_IN or FLOE_FILTERED
+		// would never drain. Bounding each to a quarter keeps half the store
+		// for the output streams: when those are empty there is always room
+		// to move on, and a full store always drains once an output delivers.
+		if t.InMaxBytes <= 0 || t.InMaxBytes > m/4 {
+			t.InMaxBytes = m / 4
+		}
+		t.FilteredMaxBytes = m / 4
+	}
 	for _, o := range p.plan.Outputs {
 		if o.Spec.ServedBy == StageVivo {
 			t.Vivo = append(t.Vivo, jsx.VivoStream{ID: o.ID, MaxBytes: o.Props.Size("stream_queue_size")})
@@ -468,8 +509,7 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	if p.stages[StageFilter] {
 		svc, err := p.filterStage(ctx)
 		if err != nil {
-			p.stopAll(runs, cancelWork)
-			return nil, err
+			return nil, errors.Join(err, p.stopAll(runs, cancelWork))
 		}
 		watch(start(StageFilter, func(c context.Context) error { return svc.Run(c, work) }))
 	}
@@ -477,12 +517,14 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	if p.stages[StageIngest] {
 		svc, err := p.ingestStage(ctx)
 		if err != nil {
-			p.stopAll(runs, cancelWork)
-			return nil, err
+			return nil, errors.Join(err, p.stopAll(runs, cancelWork))
 		}
 		ing = svc
 		watch(start(StageIngest, svc.Run))
 	}
+	p.readyMu.Lock()
+	p.ingest = ing
+	p.readyMu.Unlock()
 	p.setReady(nil)
 	p.log.Info("floe started", "version", Version, "stages", strings.Join(p.stageList(), ","))
 	depthCtx, stopDepth := context.WithCancel(ctx)
@@ -508,7 +550,12 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 		}
 	}
 	p.setReady(errors.New("stopping"))
-	p.stopAll(runs, cancelWork)
+	if ctx.Err() != nil {
+		p.log.Info("stopping; a second signal exits at once", "grace", p.svc.Grace.String())
+	}
+	if err := p.stopAll(runs, cancelWork); err != nil {
+		return nil, errors.Join(runErr, err)
+	}
 	for _, r := range runs {
 		if r.err != nil && runErr == nil && r.name != StageIngest {
 			runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
@@ -517,24 +564,89 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	return next, runErr
 }
 
-// stopAll stops stages in reverse start order (upstream first), each within the grace period.
-func (p *process) stopAll(runs []*stageRun, cancelWork context.CancelFunc) {
+// cutWait is how long stages get to leave once the grace period is over
+// and their in-flight work has been cut.
+const cutWait = 2 * time.Second
+
+// stopAll stops stages in reverse start order (upstream first). The grace
+// period bounds the whole stop, not each stage: when it runs out, in-flight
+// work is cut, every stage is told to stop, and after cutWait stopAll
+// returns an error naming what was still in flight, whether or not every
+// stage has returned. Nothing unacknowledged is lost: it stays in its
+// stream (or, for ingest, unacknowledged to its source).
+func (p *process) stopAll(runs []*stageRun, cancelWork context.CancelFunc) error {
 	grace := p.svc.Grace
 	if grace <= 0 {
 		grace = 5 * time.Second
 	}
-	for i := len(runs) - 1; i >= 0; i-- {
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	var busy []string // the stage the grace period ran out on
+	for i := len(runs) - 1; i >= 0 && busy == nil; i-- {
 		r := runs[i]
 		r.cancel()
 		select {
 		case <-r.done:
-		case <-time.After(grace):
-			p.log.Warn("stage did not stop within grace period", "stage", r.name, "grace", grace.String())
-			cancelWork()
-			<-r.done
+		case <-deadline.C:
+			busy = []string{r.name}
 		}
 	}
+	if busy == nil {
+		cancelWork()
+		return nil
+	}
+	p.forced = true
+	inflight := p.inFlight()
+	p.log.Error("grace period over with work in flight; cutting it short (unacknowledged chunks stay in their streams and are redelivered)",
+		"grace", grace.String(), "stage", busy[0], "in_flight", inflight)
 	cancelWork()
+	for _, r := range runs {
+		r.cancel()
+	}
+	cut := time.NewTimer(cutWait)
+	defer cut.Stop()
+	var stuck []string
+	for i := len(runs) - 1; i >= 0; i-- {
+		select {
+		case <-runs[i].done:
+		case <-cut.C:
+			// Expired: check the rest without waiting.
+			cut.Reset(0)
+			stuck = append(stuck, runs[i].name)
+		}
+	}
+	if len(stuck) > 0 {
+		p.log.Error("stages still not stopped after their work was cut; exiting without them", "stages", strings.Join(stuck, ","))
+	}
+	msg := fmt.Sprintf("stop: grace period %s over; stage %s had not stopped", grace, busy[0])
+	if inflight != "" {
+		msg += "; in flight: " + inflight
+	}
+	if len(stuck) > 0 {
+		msg += "; still running when abandoned: " + strings.Join(stuck, ", ")
+	}
+	return errors.New(msg + " (nothing unacknowledged is lost: it stays upstream)")
+}
+
+// inFlight describes the work this process holds unacknowledged: chunks
+// ingest has not had stored yet and messages the consumers are processing.
+func (p *process) inFlight() string {
+	var parts []string
+	if p.stages[StageIngest] {
+		if n := p.metrics.Stage(StageIngest).Pending.Load(); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d chunk(s) not yet stored by ingest", n))
+		}
+	}
+	un := jsx.Unacked()
+	streams := make([]string, 0, len(un))
+	for s := range un {
+		streams = append(streams, s)
+	}
+	sort.Strings(streams)
+	for _, s := range streams {
+		parts = append(parts, fmt.Sprintf("%d unacked from %s", un[s], s))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // exitsWhenInputsEnd: Fluent Bit exits when stdin closes; Floe does the same
@@ -645,7 +757,9 @@ func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 			MemBufLimit: i.Props.Size("mem_buf_limit")})
 	}
 	return ingest.New(p.js, ingest.Config{
-		Inputs: inputs, Flush: p.svc.Flush, Grace: p.svc.Grace, Logger: p.log.With("stage", StageIngest),
+		// Ingest keeps trying to store its chunks until stopAll gives up on
+		// the process, so that stopAll can count what is left.
+		Inputs: inputs, Flush: p.svc.Flush, Grace: p.svc.Grace + cutWait, Logger: p.log.With("stage", StageIngest),
 		MaxPayload: int(p.nc.MaxPayload()), Metrics: p.metrics.Stage(StageIngest), Ordered: p.svc.Ordered,
 	}), nil
 }

@@ -144,3 +144,35 @@ func TestValidateLoadsParsers(t *testing.T) {
 		t.Fatalf("missing parsers file: %v", err)
 	}
 }
+
+// storage.max_file_store bounds FLOE_IN and FLOE_FILTERED to a quarter of the
+// store each, so that the inner hops can never fill it (see topology).
+func TestMaxFileStoreBoundsInnerStreams(t *testing.T) {
+	for _, tc := range []struct {
+		service      string
+		in, filtered int64
+	}{
+		{"    storage.max_file_store 8M\n", 2_000_000, 2_000_000},
+		{"    storage.max_file_store 8M\n    storage.total_limit_size 1M\n", 1_000_000, 2_000_000},
+		{"    storage.max_file_store 8M\n    storage.total_limit_size 5M\n", 2_000_000, 2_000_000},
+		{"    storage.total_limit_size 5M\n", 5_000_000, 0},
+		{"", 0, 0},
+	} {
+		plan, err := Validate(parse(t, "[SERVICE]\n"+tc.service+"[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n"), all.Registry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &process{plan: plan, svc: plan.Service}
+		topo := p.topology()
+		if topo.InMaxBytes != tc.in || topo.FilteredMaxBytes != tc.filtered {
+			t.Errorf("%q: FLOE_IN %d, FLOE_FILTERED %d; want %d, %d", tc.service, topo.InMaxBytes, topo.FilteredMaxBytes, tc.in, tc.filtered)
+		}
+	}
+}
+
+func TestMaxFileStoreTooSmallIsRefusedWithItsLine(t *testing.T) {
+	_, err := Validate(parse(t, "[SERVICE]\n    storage.max_file_store 1M\n[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n"), all.Registry())
+	if err == nil || !strings.Contains(err.Error(), "test.conf:2") || !strings.Contains(err.Error(), "at least 4M") {
+		t.Fatalf("err = %v, want test.conf:2 ... at least 4M", err)
+	}
+}

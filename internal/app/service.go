@@ -29,6 +29,7 @@ type Service struct {
 
 	StoragePath       string
 	StorageTotalLimit int64 // FLOE_IN byte limit
+	MaxFileStore      int64 // storage.max_file_store: the embedded server's JetStream file-store limit
 	Replicas          int
 	DedupWindow       time.Duration
 
@@ -77,6 +78,7 @@ var serviceKeys = []plugin.Key{
 	{Name: "storage.max_chunks_up", Type: plugin.Int, Default: "128"},
 	{Name: "storage.delete_irrecoverable_chunks", Type: plugin.Bool},
 	{Name: "storage.total_limit_size", Type: plugin.Size, Desc: "Floe: byte limit of FLOE_IN"},
+	{Name: "storage.max_file_store", Type: plugin.Size, Desc: "Floe: file-store limit of the embedded server; FLOE_IN and FLOE_FILTERED get at most a quarter each"},
 	{Name: "storage.replicas", Type: plugin.Int, Default: "1", Enum: []string{"1", "3"}},
 	{Name: "storage.dedup_window", Type: plugin.Seconds, Default: "120"},
 	{Name: "storage.type"},
@@ -131,6 +133,13 @@ func validateService(s *config.Section) config.ErrorList {
 		}
 		if err := plugin.CheckValue(k, p.Value); err != nil {
 			errs = append(errs, &config.Error{File: p.File, Line: p.Line, Key: p.Key, Msg: err.Error()})
+			continue
+		}
+		if k.Name == "storage.max_file_store" {
+			if n, err := config.ParseSize(p.Value); err == nil && n < minFileStore {
+				errs = append(errs, &config.Error{File: p.File, Line: p.Line, Key: p.Key,
+					Msg: fmt.Sprintf("%d bytes is too small: at least 4M, so that a quarter of it holds a whole chunk", n)})
+			}
 		}
 	}
 	return errs
@@ -218,8 +227,19 @@ func ParseService(s *config.Section) (*Service, error) {
 		}
 		svc.StorageTotalLimit = n
 	}
+	if v, ok := s.Get("storage.max_file_store"); ok {
+		n, err := config.ParseSize(v)
+		if err != nil {
+			return nil, fmt.Errorf("storage.max_file_store: %w", err)
+		}
+		svc.MaxFileStore = n
+	}
 	return svc, nil
 }
+
+// minFileStore keeps a quarter of storage.max_file_store (FLOE_IN's and
+// FLOE_FILTERED's share) above the largest chunk (512 KiB plus headers).
+const minFileStore = 4_000_000
 
 // RetryLimit parses an output's retry_limit as Fluent Bit does: N retries,
 // no_limits/false/off for unlimited (-1), no_retries for none; anything

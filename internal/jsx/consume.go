@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -158,12 +159,20 @@ func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstre
 		return err
 	}
 	// On stop, drain what the client already pulled, but do not wait for the
-	// outstanding pull request to expire: anything left is redelivered.
+	// outstanding pull request to expire: anything left is redelivered. The
+	// drain needs the server to answer; one that stopped answering never
+	// does, so Next is also given up on shortly after the stop.
+	nextCtx, cancelNext := context.WithCancel(context.Background())
+	defer cancelNext()
 	stop := context.AfterFunc(ctx, func() {
 		it.Drain()
-		time.AfterFunc(200*time.Millisecond, it.Stop)
+		time.AfterFunc(200*time.Millisecond, func() {
+			it.Stop()
+			cancelNext()
+		})
 	})
 	defer stop()
+	defer it.Stop()
 	var wg sync.WaitGroup
 	errc := make(chan error, o.Workers)
 	for i := 0; i < o.Workers; i++ {
@@ -171,8 +180,11 @@ func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstre
 		go func() {
 			defer wg.Done()
 			for {
-				m, err := it.Next()
+				m, err := it.Next(jetstream.NextContext(nextCtx))
 				if err != nil {
+					if nextCtx.Err() != nil {
+						return
+					}
 					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 						errc <- err
 						it.Stop()
@@ -192,8 +204,37 @@ func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstre
 	}
 }
 
+// unacked counts, per stream, the messages this process's handlers hold
+// without having answered them yet: what a stop cut short leaves behind.
+var unacked sync.Map // stream name → *atomic.Int64
+
+func unackedCounter(stream string) *atomic.Int64 {
+	if c, ok := unacked.Load(stream); ok {
+		return c.(*atomic.Int64)
+	}
+	c, _ := unacked.LoadOrStore(stream, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+// Unacked reports, per stream, how many messages this process's consumers
+// are processing and have not acknowledged. They stay in their stream and
+// are redelivered if the process goes away.
+func Unacked() map[string]int64 {
+	out := map[string]int64{}
+	unacked.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int64).Load(); n > 0 {
+			out[k.(string)] = n
+		}
+		return true
+	})
+	return out
+}
+
 // handle runs h on m and maps its answer onto JetStream acknowledgements.
 func handle(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, o ConsumeOptions, h Handler) {
+	held := unackedCounter(o.Stream)
+	held.Add(1)
+	defer held.Add(-1)
 	stopProgress := keepAlive(m, o.AckWait)
 	err := h(ctx, m)
 	if o.Ordered {

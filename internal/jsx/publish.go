@@ -79,14 +79,14 @@ func (p *Publisher) PublishAll(ctx context.Context, items []Pending) error {
 			return nil
 		}
 		if isStreamFull(failed) {
-			failed = fmt.Errorf("%w: %v", ErrStreamFull, failed)
+			failed = fmt.Errorf("%w: %w", ErrStreamFull, failed)
 		}
 		if !retryable(failed) {
 			return failed
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last publish error: %v)", ctx.Err(), failed)
+			return fmt.Errorf("%w (last publish error: %w)", ctx.Err(), failed)
 		case <-time.After(delay):
 		}
 		if delay < time.Second {
@@ -102,19 +102,37 @@ func (p *Publisher) Publish(ctx context.Context, subject string, c *chunk.Chunk)
 
 var errDone = errors.New("done")
 
-// ErrStreamFull means the target stream refused new data (its byte limit with discard-new).
+// ErrStreamFull means JetStream refused new data for lack of room: the target
+// stream is at its byte limit (discard-new), or the server's whole store is.
 var ErrStreamFull = errors.New("stream full")
 
-// IsStreamFull reports whether a publish failed because the stream is at its limit.
+// IsStreamFull reports whether a publish failed for lack of room, in the
+// stream or in the server's store (IsStorageFull).
 func IsStreamFull(err error) bool { return errors.Is(err, ErrStreamFull) || isStreamFull(err) }
 
 func isStreamFull(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		// 10077 JSStreamStoreFailed carries "maximum bytes/messages exceeded" for
-		// discard-new limits; 10047 is the server's storage running out.
-		return (apiErr.ErrorCode == 10077 && strings.Contains(apiErr.Description, "maximum")) ||
-			apiErr.ErrorCode == 10047
+		// discard-new limits.
+		return (apiErr.ErrorCode == 10077 && strings.Contains(apiErr.Description, "maximum")) || IsStorageFull(err)
+	}
+	return false
+}
+
+// IsStorageFull reports whether a publish failed because the server's
+// JetStream store is full (its max_file_store, by default 75% of the disk
+// space free when it started), as opposed to one stream's limit.
+func IsStorageFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// 10023 "insufficient resources": the server's limit, checked before
+		// each message; 10047 "insufficient storage resources available";
+		// 10002 the account's JetStream limit.
+		switch apiErr.ErrorCode {
+		case 10023, 10047, 10002:
+			return true
+		}
 	}
 	return false
 }

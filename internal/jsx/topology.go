@@ -65,8 +65,11 @@ type Topology struct {
 	Replicas   int           // storage.replicas, 1 or 3
 	Duplicates time.Duration // dedup window for Nats-Msg-Id
 	InMaxBytes int64         // FLOE_IN byte limit; 0 = unlimited
-	Outputs    []OutputStream
-	Vivo       []VivoStream
+	// FilteredMaxBytes bounds FLOE_FILTERED (refusing new chunks, so the
+	// filter waits); 0 = unlimited.
+	FilteredMaxBytes int64
+	Outputs          []OutputStream
+	Vivo             []VivoStream
 }
 
 // OutputID makes an output instance name usable in stream names and subjects.
@@ -129,6 +132,10 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 	in.MaxBytes = maxBytes(t.InMaxBytes)
 	in.Discard = jetstream.DiscardNew
 	filtered := base(StreamFiltered, SubjectFiltered+">")
+	if t.FilteredMaxBytes > 0 {
+		filtered.MaxBytes = t.FilteredMaxBytes
+		filtered.Discard = jetstream.DiscardNew
+	}
 	dlq := base(StreamDLQ, SubjectDLQ+">")
 	dlq.Retention = jetstream.LimitsPolicy
 	out := []jetstream.StreamConfig{in, filtered, dlq}

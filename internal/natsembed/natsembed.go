@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/floe-io/floe/internal/storelock"
 )
 
 // Options configure the embedded server.
@@ -25,6 +27,9 @@ type Options struct {
 	Listen string
 	// MaxPayload bounds one message; 0 means 8 MiB, room for Floe's chunks.
 	MaxPayload int32
+	// MaxFileStore caps JetStream's file storage in bytes; 0 leaves
+	// nats-server's default (75% of the free disk space).
+	MaxFileStore int64
 	// ServerName names the server; every node of a cluster needs its own.
 	ServerName string
 	// Cluster joins a NATS cluster when ClusterListen is set.
@@ -38,6 +43,7 @@ type Options struct {
 type Server struct {
 	srv  *server.Server
 	opts Options
+	lock *storelock.Lock
 }
 
 // DefaultStoreDir is the per-user state directory used when storage.path is unset.
@@ -51,14 +57,25 @@ func DefaultStoreDir() string {
 	return filepath.Join(os.TempDir(), "floe-"+strconv.Itoa(os.Getuid()))
 }
 
-// Start launches the server and waits until it accepts connections.
-func Start(o Options) (*Server, error) {
+// Start takes the store's lock (see storelock), launches the server and
+// waits until it accepts connections. A store owned by another process is
+// refused with a *storelock.HeldError before anything in it is opened.
+func Start(o Options) (s *Server, err error) {
 	if o.StoreDir == "" {
 		return nil, fmt.Errorf("nats: storage directory is not set")
 	}
 	if err := os.MkdirAll(o.StoreDir, 0o755); err != nil {
 		return nil, fmt.Errorf("nats: create storage directory %s: %w", o.StoreDir, err)
 	}
+	lock, err := storelock.Acquire(o.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Release()
+		}
+	}()
 	if o.MaxPayload == 0 {
 		o.MaxPayload = 8 << 20
 	}
@@ -69,6 +86,9 @@ func Start(o Options) (*Server, error) {
 		MaxPayload: o.MaxPayload,
 		NoSigs:     true,
 		NoLog:      true,
+	}
+	if o.MaxFileStore > 0 {
+		sopts.JetStreamMaxStore = o.MaxFileStore
 	}
 	if o.Listen == "" {
 		sopts.DontListen = true
@@ -120,7 +140,7 @@ func Start(o Options) (*Server, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats: server not ready after 30s (storage %s, listen %q)", o.StoreDir, o.Listen)
 	}
-	return &Server{srv: srv, opts: o}, nil
+	return &Server{srv: srv, opts: o, lock: lock}, nil
 }
 
 // ClientURL is the address clients dial, or "" when the server does not listen.
@@ -159,6 +179,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
+		// Only once the server has closed its files may another process take the store.
+		_ = s.lock.Release()
 		close(done)
 	}()
 	select {

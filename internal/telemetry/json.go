@@ -70,7 +70,7 @@ func (r *Registry) MetricsJSON() []byte {
 		for _, g := range []struct {
 			k string
 			v int64
-		}{{"pending", e.m.Pending.Load()}, {"paused_inputs", e.m.Paused.Load()}, {"stream_depth", e.m.Depth.Load()}, {"dlq_depth", e.m.DLQDepth.Load()}} {
+		}{{"pending", e.m.Pending.Load()}, {"paused_inputs", e.m.Paused.Load()}, {"storage_full", e.m.StorageFull.Load()}, {"stream_depth", e.m.Depth.Load()}, {"dlq_depth", e.m.DLQDepth.Load()}} {
 			b = append(b, `,"`...)
 			b = append(b, g.k...)
 			b = append(b, `":`...)

@@ -101,6 +101,7 @@ type StageMetrics struct {
 	Pending          Gauge   // messages/chunks currently in flight or queued
 	Duplicates       Counter // publishes JetStream dropped as duplicates (redelivered work)
 	Paused           Gauge   // inputs currently paused by backpressure (ingest)
+	StorageFull      Gauge   // 1 while ingest is paused because JetStream's store is full
 	Depth            Gauge   // messages waiting in the stage's input stream
 	DLQDepth         Gauge   // messages on the dead-letter stream
 

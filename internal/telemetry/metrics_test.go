@@ -221,7 +221,7 @@ func TestMetricsJSONShape(t *testing.T) {
 	wantStage := map[string]int64{
 		"chunks_in": 11, "chunks_out": 12, "records_in": 13, "redeliveries": 14,
 		"dead_letters": 15, "unmatched": 16, "unmatched_records": 17, "pending": -18,
-		"duplicates": 0, "paused_inputs": 0, "stream_depth": 0, "dlq_depth": 0,
+		"duplicates": 0, "paused_inputs": 0, "storage_full": 0, "stream_depth": 0, "dlq_depth": 0,
 	}
 	if fmt.Sprint(floe.Stage["router"]) != fmt.Sprint(wantStage) {
 		t.Errorf("floe.stage.router = %v, want %v", floe.Stage["router"], wantStage)

@@ -49,6 +49,7 @@ const (
 	MetricStagePending          = "floe_stage_pending"
 	MetricStageDuplicates       = "floe_stage_duplicates_total"
 	MetricStagePaused           = "floe_stage_paused_inputs"
+	MetricStageStorageFull      = "floe_stage_storage_full"
 	MetricStageDepth            = "floe_stage_stream_depth"
 	MetricStageDLQDepth         = "floe_dlq_depth"
 )
@@ -122,6 +123,7 @@ func (r *Registry) Collector() prometheus.Collector {
 		},
 		gauges: []gaugeDesc{
 			{prometheus.NewDesc(MetricStagePaused, "Number of inputs paused by backpressure.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.Paused }},
+			{prometheus.NewDesc(MetricStageStorageFull, "1 while inputs are paused because JetStream's store is full.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.StorageFull }},
 			{prometheus.NewDesc(MetricStageDepth, "Number of messages waiting in the stage's input stream.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.Depth }},
 			{prometheus.NewDesc(MetricStageDLQDepth, "Number of messages on the dead-letter stream.", []string{s}, nil), func(m *StageMetrics) *Gauge { return &m.DLQDepth }},
 		},

@@ -62,8 +62,11 @@ type Service struct {
 	runID string
 	seq   atomic.Uint64
 
-	gateMu sync.Mutex
-	paused chan struct{} // non-nil while inputs are paused; closed on resume
+	gateMu      sync.Mutex
+	paused      chan struct{} // non-nil while inputs are paused; closed on resume
+	pauseReason string
+	pauseWarned bool                 // this pause was logged at warn level
+	pauseLogged map[string]time.Time // last warn per reason
 
 	mu    sync.Mutex
 	open  map[string]*openChunk
@@ -196,6 +199,7 @@ func (s *Service) sealAll() {
 func (s *Service) sealLocked(oc *openChunk) {
 	id := s.runID + "-" + strconv.FormatUint(s.seq.Add(1), 10)
 	c := &chunk.Chunk{ID: id, Tag: oc.tag, Type: chunk.Logs, Records: oc.records, Data: oc.data, Source: oc.source}
+	s.stats.Pending.Add(1)
 	s.out <- &sealed{c: c, receipts: oc.receipts}
 	oc.data, oc.records, oc.receipts = nil, 0, nil
 }
@@ -266,6 +270,7 @@ func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 		for _, r := range p.sc.receipts {
 			r.release(err)
 		}
+		s.stats.Pending.Add(-1)
 	}
 }
 
@@ -275,8 +280,10 @@ func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 func (s *Service) republish(ctx context.Context, c *chunk.Chunk, err error) error {
 	delay := 50 * time.Millisecond
 	for err != nil {
-		if jsx.IsStreamFull(err) {
-			s.pause("FLOE_IN is full")
+		if jsx.IsStorageFull(err) {
+			s.pause(ReasonStorageFull)
+		} else if jsx.IsStreamFull(err) {
+			s.pause(ReasonStreamFull)
 		} else {
 			s.log.Debug("publish failed, retrying", "tag", c.Tag, "error", err)
 		}
@@ -296,22 +303,73 @@ func (s *Service) republish(ctx context.Context, c *chunk.Chunk, err error) erro
 	return nil
 }
 
+// Why inputs are paused (Paused, the "inputs paused" log line).
+const (
+	ReasonStreamFull  = "FLOE_IN is at its byte limit"
+	ReasonStorageFull = "JetStream storage is full (the server's file-store limit or disk); resuming when outputs free space"
+)
+
+// Paused reports why the inputs are paused, or "" when they are not.
+func (s *Service) Paused() string {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	return s.pauseReason
+}
+
 // pause stops every input's writes (they block in Write) and tells inputs
-// that can refuse their clients instead (plugin.Pauser).
+// that can refuse their clients instead (plugin.Pauser). It logs once per
+// pause, not per refused publish.
 func (s *Service) pause(reason string) {
 	s.gateMu.Lock()
 	defer s.gateMu.Unlock()
 	if s.paused != nil {
+		if reason != s.pauseReason {
+			// FLOE_IN at its limit, then the whole store: say so once.
+			s.pauseReason = reason
+			s.logPause("inputs still paused", reason)
+			s.stats.StorageFull.Set(b2i(reason == ReasonStorageFull))
+		}
 		return
 	}
 	s.paused = make(chan struct{})
-	s.log.Warn("inputs paused", "reason", reason)
+	s.pauseReason = reason
+	s.pauseWarned = false
+	s.logPause("inputs paused", reason)
 	s.stats.Paused.Set(int64(len(s.cfg.Inputs)))
+	s.stats.StorageFull.Set(b2i(reason == ReasonStorageFull))
 	for _, in := range s.cfg.Inputs {
 		if p, ok := in.Input.(plugin.Pauser); ok {
 			p.Pause()
 		}
 	}
+}
+
+// pauseLogEvery rate-limits the pause log: under steady backpressure inputs
+// pause and resume many times a second, and one line per reason per
+// interval says it all (the paused_inputs and storage_full gauges say the rest).
+const pauseLogEvery = 10 * time.Second
+
+// logPause logs a pause at warn level once per reason per pauseLogEvery, at
+// debug level otherwise. The caller holds gateMu.
+func (s *Service) logPause(msg, reason string) {
+	now := time.Now()
+	if last, ok := s.pauseLogged[reason]; ok && now.Sub(last) < pauseLogEvery {
+		s.log.Debug(msg, "reason", reason)
+		return
+	}
+	if s.pauseLogged == nil {
+		s.pauseLogged = map[string]time.Time{}
+	}
+	s.pauseLogged[reason] = now
+	s.pauseWarned = true
+	s.log.Warn(msg, "reason", reason)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (s *Service) resume() {
@@ -322,8 +380,14 @@ func (s *Service) resume() {
 	}
 	close(s.paused)
 	s.paused = nil
-	s.log.Info("inputs resumed")
+	if s.pauseWarned {
+		s.log.Info("inputs resumed", "paused_for", s.pauseReason)
+	} else {
+		s.log.Debug("inputs resumed", "paused_for", s.pauseReason)
+	}
+	s.pauseReason = ""
 	s.stats.Paused.Set(0)
+	s.stats.StorageFull.Set(0)
 	for _, in := range s.cfg.Inputs {
 		if p, ok := in.Input.(plugin.Pauser); ok {
 			p.Resume()
@@ -404,6 +468,7 @@ func (w *writer) WriteSignal(ctx context.Context, signal, t string, data []byte,
 	w.s.mu.Lock()
 	id := w.s.runID + "-" + strconv.FormatUint(w.s.seq.Add(1), 10)
 	c := &chunk.Chunk{ID: id, Tag: t, Type: signal, Records: records, Data: data, Source: w.in.Name}
+	w.s.stats.Pending.Add(1)
 	w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
 	w.s.mu.Unlock()
 	r.release(nil)
