@@ -36,6 +36,9 @@ const (
 	MetricProcessStartTime = "fluentbit_process_start_time_seconds"
 	MetricBuildInfo        = "fluentbit_build_info"
 
+	MetricInputConnections = "floe_input_connections_total"
+	MetricInputRefusals    = "floe_input_refusals_total"
+
 	MetricFilterErrors      = "floe_filter_errors_total"
 	MetricOutputDeadLetters = "floe_output_dead_letters_total"
 
@@ -87,6 +90,8 @@ func (r *Registry) Collector() prometheus.Collector {
 		inputs: []counterDesc[InputMetrics]{
 			cdesc(MetricInputRecords, "Number of input records.", n, func(m *InputMetrics) *Counter { return &m.Records }),
 			cdesc(MetricInputBytes, "Number of input bytes.", n, func(m *InputMetrics) *Counter { return &m.Bytes }),
+			cdesc(MetricInputConnections, "Number of connections the input accepted.", n, func(m *InputMetrics) *Counter { return &m.Connections }),
+			cdesc(MetricInputRefusals, "Number of requests the input refused (invalid, too large, or paused).", n, func(m *InputMetrics) *Counter { return &m.Refusals }),
 		},
 		filters: []counterDesc[FilterMetrics]{
 			cdesc(MetricFilterRecords, "Number of records processed by the filter.", n, func(m *FilterMetrics) *Counter { return &m.Records }),

@@ -12,6 +12,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	"github.com/floe-io/floe/internal/plugins/input/execwasi"
 	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
+	"github.com/floe-io/floe/internal/plugins/input/opentelemetry"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
@@ -28,6 +29,7 @@ func Registry() *plugin.Registry {
 		stdin.Spec(),
 		execwasi.Spec(),
 		fluentbitmetrics.Spec(),
+		opentelemetry.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),
