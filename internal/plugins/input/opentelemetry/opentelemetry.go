@@ -244,7 +244,7 @@ func (in *Input) Run(ctx context.Context, w plugin.Writer) error {
 	if gl != nil {
 		go func() { errc <- gs.Serve(gl) }()
 	}
-	in.log.Info("listening", "http", hl.Addr().String(), "grpc", in.grpcAddrString())
+	in.log.Info("otlp listening", "http", hl.Addr().String(), "grpc", in.grpcAddrString())
 
 	var runErr error
 	select {
@@ -622,3 +622,5 @@ func (in *Input) writeStatus(rw http.ResponseWriter, isJSON bool, httpCode int, 
 	rw.WriteHeader(httpCode)
 	_, _ = rw.Write(out)
 }
+
+var _ plugin.Pauser = (*Input)(nil)
