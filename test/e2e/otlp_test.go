@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,4 +190,162 @@ func TestOTLPInputSDKToFileAndVivo(t *testing.T) {
 	if err := p.stop(30 * time.Second); err != nil {
 		t.Errorf("stop: %v", err)
 	}
+}
+
+// With FLOE_IN full the OTLP input answers 503 with Retry-After instead of
+// taking data it cannot store; once the pipeline drains it accepts again,
+// and exactly the records of the accepted requests are delivered.
+func TestOTLPInputBackpressure503(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; run without -short")
+	}
+	dir := t.TempDir()
+	_, natsURL := startNATS(t, filepath.Join(dir, "nats"))
+	otlpHTTP := freePort(t)
+	_, httpPort, _ := strings.Cut(otlpHTTP, ":")
+	outDir := filepath.Join(dir, "out")
+	cfg := filepath.Join(dir, "floe.conf")
+	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    flush                     0.2
+    nats.url                  %s
+    storage.total_limit_size  2M
+
+[INPUT]
+    name       opentelemetry
+    listen     127.0.0.1
+    port       %s
+    grpc       off
+    tag        otlp
+    tag_from_uri off
+
+[OUTPUT]
+    name    file
+    match   otlp
+    path    %s
+    file    logs.json
+    format  plain
+    mkdir   on
+`, natsURL, httpPort, outDir))
+	ingest := startFloe(t, "ingest", nil, "run", "--stage=ingest", "-c", cfg, "--http-port", "0")
+	ingest.waitLog(`otlp listening`, 60*time.Second)
+
+	// Requests of 100 records of ~1 KB: FLOE_IN (2 MB) is full after ~20.
+	const perReq = 100
+	body := func(req int) []byte {
+		var recs []string
+		for i := 0; i < perReq; i++ {
+			recs = append(recs, fmt.Sprintf(`{"body":{"stringValue":"r%d-%d-%s"}}`, req, i, strings.Repeat("x", 1000)))
+		}
+		return []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[` + strings.Join(recs, ",") + `]}]}]}`)
+	}
+	client := &http.Client{Timeout: 3 * time.Minute}
+	type result struct {
+		req, status int
+		retryAfter  string
+		err         error
+	}
+	results := make(chan result, 1000)
+	var next atomic.Int64
+	refused := make(chan struct{})
+	var refusedOnce sync.Once
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-refused:
+					return
+				default:
+				}
+				n := int(next.Add(1))
+				if n > 300 {
+					return
+				}
+				resp, err := client.Post("http://"+otlpHTTP+"/v1/logs", "application/json", bytes.NewReader(body(n)))
+				r := result{req: n, err: err}
+				if err == nil {
+					r.status, r.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+					resp.Body.Close()
+					if r.status == 503 {
+						refusedOnce.Do(func() { close(refused) })
+					}
+				}
+				results <- r
+			}
+		}()
+	}
+	select {
+	case <-refused:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no 503 while FLOE_IN is full")
+	}
+	// Start the rest of the pipeline: FLOE_IN drains, blocked requests finish.
+	rest := startFloe(t, "rest", nil, "run", "--stage=filter,router,output", "-c", cfg, "--http-port", "0")
+	rest.waitLog(`floe started`, 60*time.Second)
+	wg.Wait()
+	close(results)
+	accepted := map[int]bool{}
+	refusedN := 0
+	for r := range results {
+		switch {
+		case r.err != nil:
+			t.Fatalf("request %d: %v", r.req, r.err)
+		case r.status == 201:
+			accepted[r.req] = true
+		case r.status == 503:
+			refusedN++
+			if r.retryAfter == "" {
+				t.Errorf("503 without Retry-After")
+			}
+		default:
+			t.Fatalf("request %d: status %d", r.req, r.status)
+		}
+	}
+	// Resumed: a new request is accepted.
+	eventually(t, 60*time.Second, "accepting again", func() (bool, string) {
+		resp, err := client.Post("http://"+otlpHTTP+"/v1/logs", "application/json", bytes.NewReader(body(1000)))
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 201 {
+			accepted[1000] = true
+		}
+		return resp.StatusCode == 201, fmt.Sprint(resp.StatusCode)
+	})
+	t.Logf("%d requests accepted, %d refused with 503", len(accepted), refusedN)
+	want := len(accepted) * perReq
+	outFile := filepath.Join(outDir, "logs.json")
+	eventually(t, 2*time.Minute, "every accepted record delivered", func() (bool, string) {
+		n := countLines(outFile)
+		return n >= want, fmt.Sprint(n)
+	})
+	time.Sleep(time.Second)
+	b, _ := os.ReadFile(outFile)
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec map[string]string
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("line %.80q: %v", line, err)
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(rec["log"], "r"), "-x")
+		seen[id]++
+	}
+	bad := 0
+	for id, n := range seen {
+		req, _ := strconv.Atoi(strings.SplitN(id, "-", 2)[0])
+		if n != 1 || !accepted[req] {
+			bad++
+			if bad < 5 {
+				t.Errorf("record %s delivered %d times (request accepted: %v)", id, n, accepted[req])
+			}
+		}
+	}
+	if len(seen) != want || bad > 0 {
+		t.Fatalf("%d distinct records delivered, want %d; %d wrong", len(seen), want, bad)
+	}
+	_ = ingest.stop(20 * time.Second)
+	_ = rest.stop(20 * time.Second)
 }
