@@ -83,6 +83,12 @@ func (in *Input) newGRPCServer() *grpc.Server {
 // exportGRPC handles one Export call; the response is an empty
 // Export*ServiceResponse (zero bytes).
 func (in *Input) exportGRPC(ctx context.Context, signal string, body []byte) (any, error) {
+	ctx, leave, ok := in.enter(ctx)
+	if !ok {
+		in.refuse()
+		return nil, status.Error(codes.Unavailable, errStopping.Error())
+	}
+	defer leave()
 	if in.paused.Load() {
 		in.refuse()
 		return nil, status.Error(codes.Unavailable, errPaused.Error())

@@ -87,6 +87,10 @@ const (
 // message limit of the embedded server (a variable for tests).
 var maxSignal = 4 << 20
 
+// shutdownGrace bounds how long a stopping input waits for the requests in
+// flight (a variable for tests).
+var shutdownGrace = 10 * time.Second
+
 // Spec describes the opentelemetry input.
 func Spec() *plugin.Spec {
 	return &plugin.Spec{
@@ -133,6 +137,13 @@ type Input struct {
 	paused atomic.Bool
 	w      plugin.Writer
 
+	// Requests in flight write with stopCtx too: it ends when the shutdown
+	// grace is over, so none writes after Run returned (ingest closes then).
+	stopCtx  context.Context
+	stop     context.CancelFunc
+	stopping bool
+	inflight sync.WaitGroup
+
 	mu       sync.Mutex
 	httpAddr net.Addr
 	grpcAddr net.Addr
@@ -156,6 +167,7 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Input,
 		},
 		ready: make(chan struct{}),
 	}
+	in.stopCtx, in.stop = context.WithCancel(context.Background())
 	if p.Has("host") && !p.Has("listen") {
 		in.listen = p.String("host")
 	}
@@ -252,7 +264,7 @@ func (in *Input) Run(ctx context.Context, w plugin.Writer) error {
 	case runErr = <-errc:
 	}
 	// Let requests in flight wait for their receipts, for a while.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	stopped := make(chan struct{})
@@ -262,6 +274,11 @@ func (in *Input) Run(ctx context.Context, w plugin.Writer) error {
 	case <-sctx.Done():
 		gs.Stop()
 	}
+	in.mu.Lock()
+	in.stopping = true
+	in.mu.Unlock()
+	in.stop()
+	in.inflight.Wait()
 	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, grpc.ErrServerStopped) && ctx.Err() == nil {
 		return fmt.Errorf("opentelemetry: %w", runErr)
 	}
@@ -295,6 +312,27 @@ func (in *Input) grpcAddrString() string {
 }
 
 // ---- the part HTTP and gRPC share ----
+
+// enter admits a request unless the input is stopping; the context it
+// returns ends with the request or when the shutdown grace is over.
+func (in *Input) enter(ctx context.Context) (context.Context, func(), bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.stopping {
+		return nil, nil, false
+	}
+	in.inflight.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(in.stopCtx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		in.inflight.Done()
+	}, true
+}
+
+// errStopping refuses requests that arrive while the input shuts down.
+var errStopping = errors.New("the input is shutting down: retry later")
 
 // errPaused refuses a request while the pipeline is paused.
 var errPaused = errors.New("the pipeline is paused (backpressure): retry later")
@@ -444,10 +482,18 @@ func (in *Input) serveHTTP(rw http.ResponseWriter, r *http.Request, gs *grpc.Ser
 		http.Error(rw, fmt.Sprintf("error: unsupported Content-Type %q: use %s or %s", mt, ctProto, ctJSON), http.StatusUnsupportedMediaType)
 		return
 	}
-	if in.paused.Load() {
+	ctx, leave, ok := in.enter(r.Context())
+	if ok {
+		defer leave()
+	}
+	if !ok || in.paused.Load() {
+		msg := errPaused.Error()
+		if !ok {
+			msg = errStopping.Error()
+		}
 		in.refuse()
 		rw.Header().Set("Retry-After", retryAfter)
-		in.writeStatus(rw, isJSON, http.StatusServiceUnavailable, codes.Unavailable, errPaused.Error())
+		in.writeStatus(rw, isJSON, http.StatusServiceUnavailable, codes.Unavailable, msg)
 		return
 	}
 	body, err := in.readBody(rw, r)
@@ -471,19 +517,19 @@ func (in *Input) serveHTTP(rw http.ResponseWriter, r *http.Request, gs *grpc.Ser
 	case chunk.Logs:
 		req := plogotlp.NewExportRequest()
 		if err = unmarshal(req, body, isJSON); err == nil {
-			err = in.ingestLogs(r.Context(), tag, req)
+			err = in.ingestLogs(ctx, tag, req)
 		}
 		resp = plogotlp.NewExportResponse()
 	case chunk.Metrics:
 		req := pmetricotlp.NewExportRequest()
 		if err = unmarshal(req, body, isJSON); err == nil {
-			err = in.ingestSignal(r.Context(), signal, tag, metricParts(req, body, isJSON))
+			err = in.ingestSignal(ctx, signal, tag, metricParts(req, body, isJSON))
 		}
 		resp = pmetricotlp.NewExportResponse()
 	case chunk.Traces:
 		req := ptraceotlp.NewExportRequest()
 		if err = unmarshal(req, body, isJSON); err == nil {
-			err = in.ingestSignal(r.Context(), signal, tag, traceParts(req, body, isJSON))
+			err = in.ingestSignal(ctx, signal, tag, traceParts(req, body, isJSON))
 		}
 		resp = ptraceotlp.NewExportResponse()
 	}

@@ -509,3 +509,44 @@ func TestUriTag(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownRefusesUnstored: a request whose data is not stored when the
+// input stops is answered 503 (the client retries) and Run returns only when
+// no request can write any more.
+func TestShutdownRefusesUnstored(t *testing.T) {
+	old := shutdownGrace
+	shutdownGrace = 300 * time.Millisecond
+	defer func() { shutdownGrace = old }()
+	w := &signalWriter{}
+	w.Delay = time.Hour // never stored in this test
+	w.Notify = make(chan struct{}, 1)
+	props := plugintest.Props(Spec(), "listen 127.0.0.1", "port 0", "grpc off")
+	p, err := Spec().NewInput(context.Background(), plugin.Settings{Name: "opentelemetry.0"}, props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := p.(*Input)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, w) }()
+	<-in.Ready()
+	addr, _ := in.Addrs()
+	answer := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+addr+"/v1/logs", "application/x-protobuf", bytes.NewReader(protoLogs(t, sampleLogs(2))))
+		if err != nil {
+			answer <- -1
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	<-w.Notify // written, waiting for its receipt
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if code := <-answer; code != 503 {
+		t.Errorf("unstored request answered %d, want 503", code)
+	}
+}
