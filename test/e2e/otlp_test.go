@@ -249,33 +249,35 @@ func TestOTLPInputBackpressure503(t *testing.T) {
 	refused := make(chan struct{})
 	var refusedOnce sync.Once
 	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-refused:
-					return
-				default:
-				}
-				n := int(next.Add(1))
-				if n > 300 {
-					return
-				}
-				resp, err := client.Post("http://"+otlpHTTP+"/v1/logs", "application/json", bytes.NewReader(body(n)))
-				r := result{req: n, err: err}
-				if err == nil {
-					r.status, r.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
-					resp.Body.Close()
-					if r.status == 503 {
-						refusedOnce.Do(func() { close(refused) })
-					}
-				}
-				results <- r
+	// send posts one request; a request written before the pause waits for
+	// the drain, so new ones keep being sent until one is refused.
+	send := func() {
+		defer wg.Done()
+		n := int(next.Add(1))
+		resp, err := client.Post("http://"+otlpHTTP+"/v1/logs", "application/json", bytes.NewReader(body(n)))
+		r := result{req: n, err: err}
+		if err == nil {
+			r.status, r.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+			resp.Body.Close()
+			if r.status == 503 {
+				refusedOnce.Do(func() { close(refused) })
 			}
-		}()
+		}
+		results <- r
 	}
+	launched := make(chan struct{})
+	go func() {
+		defer close(launched)
+		for i := 0; i < 300; i++ {
+			select {
+			case <-refused:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			wg.Add(1)
+			go send()
+		}
+	}()
 	select {
 	case <-refused:
 	case <-time.After(2 * time.Minute):
@@ -284,6 +286,7 @@ func TestOTLPInputBackpressure503(t *testing.T) {
 	// Start the rest of the pipeline: FLOE_IN drains, blocked requests finish.
 	rest := startFloe(t, "rest", nil, "run", "--stage=filter,router,output", "-c", cfg, "--http-port", "0")
 	rest.waitLog(`floe started`, 60*time.Second)
+	<-launched
 	wg.Wait()
 	close(results)
 	accepted := map[int]bool{}
