@@ -52,6 +52,7 @@ func (g *Gauge) Load() int64 { return g.v.Load() }
 type InputMetrics struct {
 	Records Counter // records successfully ingested
 	Bytes   Counter // bytes of records successfully ingested
+	// Floe's own, for network inputs (floe_input_*_total in Prometheus):
 }
 
 // FilterMetrics are the per-filter-instance metrics. Records, Bytes,

@@ -15,6 +15,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/fluentbitmetrics"
 	forwardin "github.com/floe-io/floe/internal/plugins/input/forward"
 	httpin "github.com/floe-io/floe/internal/plugins/input/http"
+	"github.com/floe-io/floe/internal/plugins/input/opentelemetry"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/input/syslog"
 	"github.com/floe-io/floe/internal/plugins/input/tail"
@@ -42,6 +43,7 @@ func Registry() *plugin.Registry {
 		udp.Spec(),
 		syslog.Spec(),
 		execin.Spec(),
+		opentelemetry.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),
