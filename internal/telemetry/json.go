@@ -91,6 +91,7 @@ func (r *Registry) MetricsJSON() []byte {
 	}
 	b = append(b, '}')
 	b = appendWasmJSON(b, r.wasmList())
+	b = appendGoPluginJSON(b, r.goPluginList())
 	b = appendNetInputJSON(b, r.netInputList())
 	b = append(b, `}}`...)
 	return b

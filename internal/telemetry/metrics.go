@@ -141,13 +141,14 @@ type Registry struct {
 	hostname string
 	now      func() time.Time // replaced in tests
 
-	mu      sync.Mutex
-	inputs  instances[InputMetrics]
-	filters instances[FilterMetrics]
-	outputs instances[OutputMetrics]
-	stages  instances[StageMetrics]
-	wasms   instances[WasmMetrics]
-	netins  instances[NetInputMetrics]
+	mu        sync.Mutex
+	inputs    instances[InputMetrics]
+	filters   instances[FilterMetrics]
+	outputs   instances[OutputMetrics]
+	stages    instances[StageMetrics]
+	wasms     instances[WasmMetrics]
+	goplugins instances[GoPluginMetrics]
+	netins    instances[NetInputMetrics]
 
 	health healthRing
 }

@@ -69,6 +69,7 @@ type collector struct {
 	outputs []counterDesc[OutputMetrics]
 	stages  []counterDesc[StageMetrics]
 	wasm    wasmCollector
+	goplug  []counterDesc[GoPluginMetrics]
 	netin   netInputCollector
 	pending *prometheus.Desc
 	gauges  []gaugeDesc
@@ -83,9 +84,10 @@ type collector struct {
 func (r *Registry) Collector() prometheus.Collector {
 	const n, s = "name", "stage"
 	return &collector{
-		r:     r,
-		wasm:  newWasmCollector(),
-		netin: newNetInputCollector(),
+		r:      r,
+		wasm:   newWasmCollector(),
+		goplug: goPluginCounters(),
+		netin:  newNetInputCollector(),
 		inputs: []counterDesc[InputMetrics]{
 			cdesc(MetricInputRecords, "Number of input records.", n, func(m *InputMetrics) *Counter { return &m.Records }),
 			cdesc(MetricInputBytes, "Number of input bytes.", n, func(m *InputMetrics) *Counter { return &m.Bytes }),
@@ -148,6 +150,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- g.d
 	}
 	c.wasm.describe(ch)
+	for _, d := range c.goplug {
+		ch <- d.d
+	}
 	c.netin.describe(ch)
 	ch <- c.uptime
 	ch <- c.startT
@@ -169,6 +174,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.outputs, l.outputs)
 	emit(ch, c.stages, l.stages)
 	c.wasm.collect(ch, c.r.wasmList())
+	emit(ch, c.goplug, c.r.goPluginList())
 	c.netin.collect(ch, c.r.netInputList())
 	for _, e := range l.stages {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(e.m.Pending.Load()), e.name)
