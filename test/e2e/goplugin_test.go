@@ -447,3 +447,52 @@ func TestGoPluginReservedKeyRefusedAtStart(t *testing.T) {
 		t.Fatalf("error does not name the key:\n%s", tail(p.stderr.String(), 2000))
 	}
 }
+
+// floe validate loads every plugin and reports a plugin without a required
+// symbol, a missing plugin file and a missing plugins_file with file and line.
+func TestGoPluginValidateReportsMissingSymbolWithFileAndLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; run without -short")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("needs gcc to build a broken plugin")
+	}
+	dir := t.TempDir()
+	// A shared object that registers but has no FLBPluginInit.
+	src := filepath.Join(dir, "noinit.c")
+	writeFile(t, src, "struct def { int type, proxy, flags; char *name, *desc; };\n"+
+		"int FLBPluginRegister(struct def *d) { d->type = 2; d->proxy = 11; d->name = \"noinit\"; return 0; }\n"+
+		"int FLBPluginFlush(void *d, int n, char *t) { return 1; }\n")
+	so := filepath.Join(dir, "out_noinit.so")
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", so, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	writeFile(t, filepath.Join(dir, "plugins.conf"), "[PLUGINS]\n    Path "+so+"\n    Path "+filepath.Join(dir, "nosuch.so")+"\n")
+	cfg := filepath.Join(dir, "floe.conf")
+	writeFile(t, cfg, `[SERVICE]
+    plugins_file plugins.conf
+[INPUT]
+    Name dummy
+[OUTPUT]
+    Name  noinit
+    Match *
+`)
+	p := startFloe(t, "validate", nil, "validate", "-c", cfg)
+	if err := p.wait(2 * time.Minute); err == nil {
+		t.Fatal("validate accepted a broken plugin")
+	}
+	errOut := p.stderr.String()
+	plugins := filepath.Join(dir, "plugins.conf")
+	for _, want := range []string{
+		plugins + ":2: key path: ",
+		"missing symbol FLBPluginInit",
+		plugins + ":3: key path: ",
+		"nosuch.so",
+		cfg + ":6: key name: unknown output plugin \"noinit\"",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, errOut)
+		}
+	}
+}
