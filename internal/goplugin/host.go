@@ -218,9 +218,6 @@ func (p *proc) stop(timeout time.Duration) {
 	}
 }
 
-// pid is the helper's process id (tests kill it).
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
 // instance is one [OUTPUT] section served by a host.
 type instance struct {
 	id    uint32

@@ -29,19 +29,6 @@ const (
 	flbRetry = 2
 )
 
-// Symbols exported by a plugin (the hello frame's mask).
-const (
-	symInit = 1 << iota
-	symFlush
-	symFlushCtx
-	symExit
-	symExitCtx
-	symPreRegister
-	symPreRun
-	symPreExit
-	symUnregister
-)
-
 type frame struct {
 	typ     byte
 	id      uint32
