@@ -7,8 +7,15 @@ BIN := bin/floe
 
 all: build
 
-build:
+build: bin/floe-plugin-host
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/floe
+
+# The C helper that runs fluent-bit-go .so output plugins (floe finds it next
+# to its own binary; without it floe compiles the same source on first use).
+CC ?= gcc
+bin/floe-plugin-host: internal/goplugin/host/floe-plugin-host.c
+	mkdir -p bin
+	$(CC) -O2 -Wall -Wextra -o $@ $< -ldl -lpthread
 
 run: build
 	./$(BIN) -c examples/dummy-stdout.conf

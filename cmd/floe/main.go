@@ -258,6 +258,7 @@ func loadConfig(c *cli) (*config.Config, error) {
 		cfg.Inputs = append(cfg.Inputs, short.Inputs...)
 		cfg.Filters = append(cfg.Filters, short.Filters...)
 		cfg.Outputs = append(cfg.Outputs, short.Outputs...)
+		cfg.Plugins = append(cfg.Plugins, short.Plugins...) // -e PATH
 	}
 	return cfg, loadErr
 }

@@ -124,6 +124,8 @@ func Check(cfg *config.Config, loadErr error, reg *plugin.Registry) (*Plan, erro
 	}
 	plan.Inputs = build(plugin.KindInput, cfg.Inputs)
 	plan.Filters = build(plugin.KindFilter, cfg.Filters)
+	// Plugin files register output names: load them before outputs are checked.
+	errs = append(errs, loadExternalPlugins(cfg, reg)...)
 	plan.Outputs = build(plugin.KindOutput, cfg.Outputs)
 
 	// Fluent Bit: with exactly one input and one output, an output without

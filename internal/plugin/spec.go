@@ -49,6 +49,11 @@ type Spec struct {
 	// ServedBy names the stage that serves an output of this kind itself
 	// instead of the output stage (vivo_exporter: "vivo"); NewOutput is unused then.
 	ServedBy string
+	// AnyKey accepts keys the spec does not list, as plain strings: Go
+	// plugins built with fluent-bit-go declare no config map.
+	AnyKey bool
+	// Path is the file an external plugin was loaded from (plugins_file, -e).
+	Path string
 }
 
 // Key returns the spec of a plugin key, including the keys every plugin of its kind takes.
@@ -68,6 +73,9 @@ func (s *Spec) Key(name string) (Key, bool) {
 		if strings.HasPrefix(name, p) {
 			return Key{Name: name, Type: String, Multi: true}, true
 		}
+	}
+	if s.AnyKey {
+		return Key{Name: name, Type: String}, true
 	}
 	return Key{}, false
 }
@@ -120,6 +128,9 @@ func commonPrefixes(k Kind) []string {
 // Registry holds the plugin specs of one Floe build.
 type Registry struct {
 	specs map[Kind]map[string]*Spec
+	// external plugins (see external.go)
+	loader ExternalLoader
+	loaded map[string]*Spec
 }
 
 // NewRegistry returns an empty registry.

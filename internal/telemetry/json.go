@@ -93,6 +93,7 @@ func (r *Registry) MetricsJSON() []byte {
 	b = append(b, '}')
 	b = appendDropsJSON(b, r.dropList())
 	b = appendWasmJSON(b, r.wasmList())
+	b = appendGoPluginJSON(b, r.goPluginList())
 	b = appendNetInputJSON(b, r.netInputList())
 	b = append(b, `}}`...)
 	return b

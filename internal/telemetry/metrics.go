@@ -147,14 +147,15 @@ type Registry struct {
 	hostname string
 	now      func() time.Time // replaced in tests
 
-	mu      sync.Mutex
-	inputs  instances[InputMetrics]
-	filters instances[FilterMetrics]
-	outputs instances[OutputMetrics]
-	stages  instances[StageMetrics]
-	wasms   instances[WasmMetrics]
-	netins  instances[NetInputMetrics]
-	drops   drops
+	mu        sync.Mutex
+	inputs    instances[InputMetrics]
+	filters   instances[FilterMetrics]
+	outputs   instances[OutputMetrics]
+	stages    instances[StageMetrics]
+	wasms     instances[WasmMetrics]
+	goplugins instances[GoPluginMetrics]
+	netins    instances[NetInputMetrics]
+	drops     drops
 
 	health healthRing
 }

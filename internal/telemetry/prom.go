@@ -70,6 +70,7 @@ type collector struct {
 	outputs []counterDesc[OutputMetrics]
 	stages  []counterDesc[StageMetrics]
 	wasm    wasmCollector
+	goplug  []counterDesc[GoPluginMetrics]
 	netin   netInputCollector
 	dropped *prometheus.Desc
 	pending *prometheus.Desc
@@ -87,6 +88,7 @@ func (r *Registry) Collector() prometheus.Collector {
 	return &collector{
 		r:       r,
 		wasm:    newWasmCollector(),
+		goplug:  goPluginCounters(),
 		netin:   newNetInputCollector(),
 		dropped: newDropDesc(),
 		inputs: []counterDesc[InputMetrics]{
@@ -152,6 +154,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- g.d
 	}
 	c.wasm.describe(ch)
+	for _, d := range c.goplug {
+		ch <- d.d
+	}
 	c.netin.describe(ch)
 	ch <- c.dropped
 	ch <- c.uptime
@@ -174,6 +179,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.outputs, l.outputs)
 	emit(ch, c.stages, l.stages)
 	c.wasm.collect(ch, c.r.wasmList())
+	emit(ch, c.goplug, c.r.goPluginList())
 	c.netin.collect(ch, c.r.netInputList())
 	collectDrops(ch, c.dropped, c.r.dropList())
 	for _, e := range l.stages {

@@ -3,6 +3,7 @@
 package all
 
 import (
+	"github.com/floe-io/floe/internal/goplugin"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
@@ -55,5 +56,5 @@ func Registry() *plugin.Registry {
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
-	)
+	).SetExternalLoader(goplugin.Load) // plugins_file, plugins:, -e
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package goplugin
+
+import "os/exec"
+
+func pluginCommand(path string) *exec.Cmd { return exec.Command(path) }
