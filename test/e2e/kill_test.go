@@ -142,13 +142,25 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 	}
 }
 
-// The NATS server is killed and restarted mid-stream on the same file
-// storage: nothing is lost, nothing is duplicated.
+// The NATS server is stopped (SIGTERM) or crashes (SIGKILL) and is
+// restarted on the same file storage while numbered events are still being
+// produced and delivered: every event arrives, and only a bounded number
+// twice.
 func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test; run without -short")
 	}
-	const total = 40000
+	for _, crash := range []bool{false, true} {
+		name := "SIGTERM"
+		if crash {
+			name = "SIGKILL"
+		}
+		t.Run(name, func(t *testing.T) { natsRestart(t, crash) })
+	}
+}
+
+func natsRestart(t *testing.T, crash bool) {
+	const total, rate = 40000, 5000
 	dir := t.TempDir()
 	addr := freePort(t)
 	storage := filepath.Join(dir, "nats")
@@ -165,36 +177,54 @@ func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
     nats.url  nats://%s
 
 [INPUT]
-    Name     dummy
-    Tag      app
-    Rate     8000
-    Samples  %d
+    Name  stdin
+    Tag   seq
 
 [OUTPUT]
     Name   file
     Match  *
     Path   %s
     File   events.log
+    Format plain
     Mkdir  on
-`, addr, total, outDir))
-	pipeline := startFloe(t, "pipeline", nil, "run", "--stage=ingest,filter,router,output", "-c", cfg)
+`, addr, outDir))
+	pipeline := startFloePipe(t, "pipeline", "run", "--stage=ingest,filter,router,output", "-c", cfg)
 	pipeline.waitLog(`floe started`, 30*time.Second)
+	src := feed(pipeline.stdin, total, rate)
 	outFile := filepath.Join(outDir, "events.log")
 	eventually(t, 60*time.Second, "events flowing", func() (bool, string) {
 		n := countLines(outFile)
-		return n > total/5, fmt.Sprint(n)
+		return n >= total/8, fmt.Sprint(n)
 	})
-	server.kill()
-	t.Logf("killed nats at %d events delivered", countLines(outFile))
+	requireFlowing(t, "stopping NATS", int(src.written.Load()), countLines(outFile), total)
+	if crash {
+		server.kill()
+	} else if err := server.stop(30 * time.Second); err != nil {
+		t.Fatalf("nats: %v", err)
+	}
+	atFault := countLines(outFile)
 	time.Sleep(time.Second)
 	startServer()
+	src.wait(t, 2*time.Minute)
 	eventually(t, 2*time.Minute, "every event delivered after the restart", func() (bool, string) {
 		n := countLines(outFile)
 		return n >= total, fmt.Sprint(n)
 	})
-	time.Sleep(time.Second)
+	if n := countLines(outFile); n <= atFault {
+		t.Fatalf("no event arrived after the restart (%d at the fault, %d now)", atFault, n)
+	}
+	time.Sleep(2 * time.Second) // room for a redelivered chunk to show
+	pipeline.stdin.Close()
 	if err := pipeline.stop(30 * time.Second); err != nil {
 		t.Errorf("pipeline exit: %v", err)
 	}
-	checkUnique(t, outFile, total)
+	// The file output writes a chunk, then acknowledges it; an ack the
+	// server never received (it went away in between, or, killed, had not
+	// yet written the consumer's state) redelivers chunks the file already
+	// holds. A file cannot be deduplicated, so those repeat; they are at most
+	// the chunks the output held unacknowledged: MaxAckPending (4) chunks of
+	// one flush interval at the feed rate, with room for a backlog chunk.
+	const maxDups = 4 * rate
+	requireAtLeastOnce(t, "after the NATS restart", compareIDs(seqIDs(0, total), fileIDs(t, outFile, seqLine)), maxDups,
+		"chunks written to the file whose ack the server lost are redelivered")
 }
