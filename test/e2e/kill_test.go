@@ -22,24 +22,10 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 		t.Skip("end-to-end test; run without -short")
 	}
 	const total = 1000000
+	// Fed at a pace, so the stream lasts long enough (10 s and more) for the
+	// schedule's first kills to land while it flows.
+	const rate = 100000
 	dir := t.TempDir()
-	input := filepath.Join(dir, "input.jsonl")
-	func() {
-		f, err := os.Create(input)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := bufio.NewWriter(f)
-		for i := 0; i < total; i++ {
-			fmt.Fprintf(w, `{"seq":%d,"payload":"event-%d-%s"}`+"\n", i, i, "abcdefghij")
-		}
-		w.Flush()
-		f.Close()
-	}()
-	stdin, err := os.ReadFile(input)
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, natsURL := startNATS(t, filepath.Join(dir, "nats"))
 	outDir := filepath.Join(dir, "out")
 	cfg := filepath.Join(dir, "floe.conf")
@@ -77,7 +63,9 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 		"output":   start("output", "output"),
 	}
 	stages := map[string]string{"filter-a": "filter", "filter-b": "filter", "router": "router", "output": "output"}
-	ingest := startFloe(t, "ingest", stdin, "run", "--stage=ingest", "-c", cfg)
+	ingest := startFloePipe(t, "ingest", "run", "--stage=ingest", "-c", cfg)
+	ingest.waitLog(`floe started`, 30*time.Second)
+	src := feed(ingest.stdin, total, rate)
 
 	outFile := filepath.Join(outDir, "events.jsonl")
 	schedule, seed := killSchedule(t, []string{"filter-a", "filter-b", "router", "output"})
@@ -92,7 +80,7 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 			schedule = schedule[:i]
 			break
 		} else {
-			t.Logf("kill %d: %s at %d events delivered", i+1, k.victim, n)
+			t.Logf("kill %d: %s at %d events produced, %d delivered", i+1, k.victim, src.written.Load(), n)
 		}
 		procs[k.victim].kill()
 		if k.victim == "output" {
@@ -105,6 +93,8 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 		n := countLines(outFile)
 		return n >= total, fmt.Sprint(n)
 	})
+	src.wait(t, time.Minute)
+	ingest.stdin.Close()
 	if err := ingest.wait(60 * time.Second); err != nil {
 		t.Fatalf("ingest did not finish at end of stdin: %v", err)
 	}
@@ -131,7 +121,7 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("line %d corrupted: %q: %v", lines, sc.Text(), err)
 		}
-		if rec.Payload != fmt.Sprintf("event-%d-abcdefghij", rec.Seq) || rec.Checked != "yes" {
+		if rec.Payload != fmt.Sprintf("event-%d", rec.Seq) || rec.Checked != "yes" {
 			t.Fatalf("line %d content changed: %q", lines, sc.Text())
 		}
 		ids = append(ids, strconv.Itoa(rec.Seq))
@@ -184,6 +174,9 @@ func killSchedule(t *testing.T, names []string) ([]kill, uint64) {
 	var desc []string
 	for _, v := range victims {
 		k := kill{victim: v, after: time.Duration(300+rng.IntN(900)) * time.Millisecond, down: time.Duration(rng.IntN(400)) * time.Millisecond}
+		if len(s) < 3 { // the kills that must land while the stream flows come quickly
+			k.after = time.Duration(100+rng.IntN(400)) * time.Millisecond
+		}
 		s = append(s, k)
 		desc = append(desc, fmt.Sprintf("%s+%s/%s", k.victim, k.after, k.down))
 	}
