@@ -450,3 +450,9 @@ func requireFlowing(t *testing.T, fault string, produced, delivered, total int) 
 	}
 	t.Logf("%s lands mid-stream: %s", fault, what)
 }
+
+// outFileEvent matches an out_file line (TAG: [SEC.NSEC, RECORD]) of the
+// given tag and record; its submatch, the time, identifies a dummy event.
+func outFileEvent(tag, record string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(tag) + `: \[(\d+\.\d{9}), ` + regexp.QuoteMeta(record) + `\]$`)
+}
