@@ -3,7 +3,7 @@ GO ?= go
 GOTESTFLAGS ?= -timeout 30m
 BIN := bin/floe
 
-.PHONY: all build test test-short lint fmt vet staticcheck fuzz bench clean run
+.PHONY: all build test test-race test-short lint fmt vet staticcheck fuzz bench clean run
 
 all: build
 
@@ -13,9 +13,15 @@ build:
 run: build
 	./$(BIN) -c examples/dummy-stdout.conf
 
-# Unit, integration (embedded nats-server) and end-to-end (real floe processes) tests.
+# Unit, integration (embedded nats-server) and end-to-end (real floe processes) tests,
+# then the packages with concurrent code again under the race detector.
 test:
 	$(GO) test $(GOTESTFLAGS) ./...
+	$(MAKE) test-race
+
+RACE_PKGS ?= ./internal/jsx/... ./services/... ./internal/wasmhost/... ./internal/plugins/...
+test-race:
+	$(GO) test -race $(GOTESTFLAGS) $(RACE_PKGS)
 
 test-short:
 	$(GO) test -short ./...
