@@ -107,10 +107,7 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 		return l != "" && l != leader, fmt.Sprintf("leader %q", l)
 	})
 	src.wait(t, 3*time.Minute)
-	eventually(t, 3*time.Minute, "every event delivered after losing the leader", func() (bool, string) {
-		n := countLines(outFile)
-		return n >= total, fmt.Sprint(n)
-	})
+	waitForAll(t, 3*time.Minute, "every event delivered after losing the leader", outFile, seqIDs(0, total), seqLine)
 	if n := countLines(outFile); n <= atFault {
 		t.Fatalf("no event arrived after the leader was killed (%d at the fault, %d now)", atFault, n)
 	}

@@ -456,3 +456,16 @@ func requireFlowing(t *testing.T, fault string, produced, delivered, total int) 
 func outFileEvent(tag, record string) *regexp.Regexp {
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(tag) + `: \[(\d+\.\d{9}), ` + regexp.QuoteMeta(record) + `\]$`)
 }
+
+// waitForAll waits until the sink file has at least len(expected) lines;
+// when it does not in time, it fails naming the events still missing.
+func waitForAll(t *testing.T, timeout time.Duration, what, path string, expected []string, re *regexp.Regexp) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for countLines(path) < len(expected) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %s", what, timeout, compareIDs(expected, completeIDs(t, path, re)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

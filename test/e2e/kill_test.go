@@ -252,10 +252,7 @@ func natsRestart(t *testing.T, crash bool) {
 	time.Sleep(time.Second)
 	startServer()
 	src.wait(t, 2*time.Minute)
-	eventually(t, 2*time.Minute, "every event delivered after the restart", func() (bool, string) {
-		n := countLines(outFile)
-		return n >= total, fmt.Sprint(n)
-	})
+	waitForAll(t, 2*time.Minute, "every event delivered after the restart", outFile, seqIDs(0, total), seqLine)
 	if n := countLines(outFile); n <= atFault {
 		t.Fatalf("no event arrived after the restart (%d at the fault, %d now)", atFault, n)
 	}
