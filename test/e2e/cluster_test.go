@@ -59,7 +59,7 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test; run without -short")
 	}
-	const total, rate = 40000, 5000
+	const total, rate = 40000, 4000
 	dir := t.TempDir()
 	nodes, urls := startCluster(t, dir)
 	outDir := filepath.Join(dir, "out")
@@ -86,8 +86,10 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 	src := feed(pipeline.stdin, total, rate)
 	outFile := filepath.Join(outDir, "events.log")
 	eventually(t, 60*time.Second, "events flowing", func() (bool, string) {
+		// Soon after the first events arrive, so the fault lands with most
+		// of the stream still to come even when the start is slow.
 		n := countLines(outFile)
-		return n >= total/8, fmt.Sprint(n)
+		return n >= total/40, fmt.Sprint(n)
 	})
 	leader := streamLeader(t, urls, jsx.StreamIn)
 	var victim *proc
