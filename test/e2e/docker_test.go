@@ -145,7 +145,7 @@ func TestComposeClusterSurvivesNATSNodeStop(t *testing.T) {
 [INPUT]
     Name     dummy
     Tag      app
-    Rate     10000
+    Rate     5000
     Samples  %d
 
 [OUTPUT]
@@ -162,16 +162,18 @@ func TestComposeClusterSurvivesNATSNodeStop(t *testing.T) {
 	p.must(5*time.Minute, "up", "-d")
 	t.Logf("compose up: %s", time.Since(start).Round(time.Millisecond))
 
-	outFile := filepath.Join(out, "events.log")
-	eventually(t, 2*time.Minute, "events flowing through the cluster", func() (bool, string) {
-		n := countLines(outFile)
-		return n >= total/5, fmt.Sprintf("%d lines", n)
-	})
-	t.Logf("events flowing %s after compose up", time.Since(start).Round(time.Millisecond))
 	node := p.containers("nats-1")
 	if len(node) != 1 {
 		t.Fatalf("%d nats-1 containers", len(node))
 	}
+	outFile := filepath.Join(out, "events.log")
+	// Soon after the first events arrive: the stream (12 s) must still be
+	// flowing when the node stops, even after a slow start.
+	eventually(t, 2*time.Minute, "events flowing through the cluster", func() (bool, string) {
+		n := countLines(outFile)
+		return n >= total/40, fmt.Sprintf("%d lines", n)
+	})
+	t.Logf("events flowing %s after compose up", time.Since(start).Round(time.Millisecond))
 	requireFlowing(t, "docker stop of nats-1", -1, countLines(outFile), total)
 	docker(t, "stop", "-t", "30", node[0])
 	eventually(t, 3*time.Minute, "every event delivered with nats-1 stopped", func() (bool, string) {
@@ -181,9 +183,9 @@ func TestComposeClusterSurvivesNATSNodeStop(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	// A chunk the output wrote to the file whose ack went to the stopping
 	// node is redelivered and written again: at most the output's
-	// MaxAckPending (4) chunks of one flush interval (0.2 s at 10,000 a
+	// MaxAckPending (4) chunks of one flush interval (0.2 s at 5,000 a
 	// second), with room for a backlog chunk.
-	checkEvents(t, outFile, body, total, 4*10000, "chunks written to the file whose ack the stopping node lost are redelivered")
+	checkEvents(t, outFile, body, total, 4*5000, "chunks written to the file whose ack the stopping node lost are redelivered")
 }
 
 // checkEvents asserts the out_file file holds want distinct dummy events
