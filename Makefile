@@ -21,7 +21,7 @@ test:
 
 RACE_PKGS ?= ./internal/jsx/... ./services/... ./internal/wasmhost/... ./internal/plugins/...
 test-race:
-	$(GO) test -race $(GOTESTFLAGS) $(RACE_PKGS)
+	CGO_ENABLED=1 $(GO) test -race $(GOTESTFLAGS) $(RACE_PKGS)
 
 test-short:
 	$(GO) test -short ./...
