@@ -3,7 +3,7 @@ GO ?= go
 GOTESTFLAGS ?= -timeout 30m
 BIN := bin/floe
 
-.PHONY: all build test test-short lint fmt vet staticcheck fuzz bench clean run
+.PHONY: all build test test-race test-short lint fmt vet staticcheck fuzz bench clean run
 
 all: build
 
@@ -20,9 +20,15 @@ bin/floe-plugin-host: internal/goplugin/host/floe-plugin-host.c
 run: build
 	./$(BIN) -c examples/dummy-stdout.conf
 
-# Unit, integration (embedded nats-server) and end-to-end (real floe processes) tests.
+# Unit, integration (embedded nats-server) and end-to-end (real floe processes) tests,
+# then the packages with concurrent code again under the race detector.
 test:
 	$(GO) test $(GOTESTFLAGS) ./...
+	$(MAKE) test-race
+
+RACE_PKGS ?= ./internal/jsx/... ./services/... ./internal/wasmhost/... ./internal/plugins/...
+test-race:
+	CGO_ENABLED=1 $(GO) test -race $(GOTESTFLAGS) $(RACE_PKGS)
 
 test-short:
 	$(GO) test -short ./...

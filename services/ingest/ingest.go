@@ -157,13 +157,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	stopTick()
-	s.sealAll()
-	close(s.out)
 	// Bound the wait for PubAcks at shutdown; finishing inputs wait as long as it takes.
+	// Armed before sealAll: with FLOE_IN full, the ticker may be blocked
+	// handing a chunk to a sender stuck retrying, and only the end of the
+	// grace period unblocks them.
 	if ctx.Err() != nil {
 		t := time.AfterFunc(s.cfg.Grace, cancelDrain)
 		defer t.Stop()
 	}
+	s.sealAll()
+	close(s.out)
 	pipe.Wait()
 	close(s.done)
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -90,7 +91,6 @@ func TestFullBufferPausesInputsWithoutLoss(t *testing.T) {
     Name    file
     Match   *
     Path    %s
-    Format  plain
     Mkdir   on
 `, natsURL, httpPort, samples, outDir))
 
@@ -171,9 +171,9 @@ func TestFullBufferPausesInputsWithoutLoss(t *testing.T) {
 		return a >= lines && b >= samples, fmt.Sprintf("%d lines, %d ticks", a, b)
 	})
 	time.Sleep(time.Second)
-	if a, b := countLines(filepath.Join(outDir, "lines")), countLines(filepath.Join(outDir, "ticks")); a != lines || b != samples {
-		t.Fatalf("delivered %d lines (want %d) and %d ticks (want %d)", a, lines, b, samples)
-	}
+	requireOnce(t, "stdin lines", compareIDs(seqIDs(0, lines),
+		fileIDs(t, filepath.Join(outDir, "lines"), regexp.MustCompile(`^lines: \[\d+\.\d{9}, \{"line":(\d+),"text":"x{40}"\}\]$`))))
+	requireOnce(t, "dummy ticks", compareDistinct(samples, fileIDs(t, filepath.Join(outDir, "ticks"), outFileEvent("ticks", `{"message":"dummy"}`))))
 	_ = cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-exited:

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -189,52 +187,4 @@ func worldWritableDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-var outFileLine = regexp.MustCompile(`^(\S+): \[(\d+\.\d{9}), (\{.*\})\]$`)
-
-// eventCount reads an out_file file: distinct events (by tag and
-// nanosecond timestamp), duplicate lines, and the first malformed line.
-type eventCount struct {
-	lines, distinct, dups int
-	bad                   string
-	badBody               string
-}
-
-func countEvents(path, wantBody string) eventCount {
-	var c eventCount
-	f, err := os.Open(path)
-	if err != nil {
-		return c
-	}
-	defer f.Close()
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		c.lines++
-		m := outFileLine.FindStringSubmatch(line)
-		if m == nil {
-			if c.bad == "" {
-				c.bad = line
-			}
-			continue
-		}
-		if wantBody != "" && m[3] != wantBody && c.badBody == "" {
-			c.badBody = line
-		}
-		key := m[1] + " " + m[2]
-		if seen[key] {
-			c.dups++
-			continue
-		}
-		seen[key] = true
-	}
-	c.distinct = len(seen)
-	return c
-}
-
-func (c eventCount) String() string {
-	return fmt.Sprintf("%d lines, %d distinct events, %d duplicates", c.lines, c.distinct, c.dups)
 }

@@ -26,7 +26,10 @@ func stageOverride(cfg, out string) string {
 
 // The top-level docker-compose.yml with three filters: 100,000 events arrive
 // exactly once; then a second wave of 100,000 while one filter container is
-// stopped mid-stream, and still every event arrives exactly once.
+// killed (docker kill: SIGKILL) and another stopped (docker stop: SIGTERM)
+// mid-stream, and still every event arrives exactly once: the killed
+// filter's chunks come back after the ack wait and are republished with
+// their Nats-Msg-Id, which the server deduplicates.
 func TestComposeScaledFiltersDeliverEveryEventOnce(t *testing.T) {
 	image := requireDocker(t)
 	t.Logf("image %s ready (%s)", image, imageDuration.Round(time.Second))
@@ -45,7 +48,7 @@ func TestComposeScaledFiltersDeliverEveryEventOnce(t *testing.T) {
 [INPUT]
     Name     dummy
     Tag      app
-    Rate     20000
+    Rate     10000
     Samples  %d
 
 [FILTER]
@@ -79,7 +82,7 @@ func TestComposeScaledFiltersDeliverEveryEventOnce(t *testing.T) {
 	})
 	t.Logf("wave 1: %d events in %s", wave, time.Since(waveStart).Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // room for a duplicate to show
-	checkEvents(t, outFile, body, wave, true)
+	checkEvents(t, outFile, body, wave, 0, "")
 
 	// Every filter took part.
 	for _, id := range filters {
@@ -91,27 +94,26 @@ func TestComposeScaledFiltersDeliverEveryEventOnce(t *testing.T) {
 	}
 
 	// Wave 2: a restarted ingest generates another 100,000 events (new
-	// timestamps); one filter is stopped while they flow.
+	// timestamps); one filter is killed and another stopped while they flow.
 	p.must(2*time.Minute, "restart", "ingest")
 	waveStart = time.Now()
 	eventually(t, 2*time.Minute, "the second wave flowing", func() (bool, string) {
 		n := countLines(outFile)
 		return n >= wave+wave/20, fmt.Sprintf("%d lines", n)
 	})
-	atStop := countLines(outFile)
+	requireFlowing(t, fmt.Sprintf("docker kill of filter %.12s", filters[1]), -1, countLines(outFile)-wave, wave)
+	docker(t, "kill", filters[1])
+	requireFlowing(t, fmt.Sprintf("docker stop of filter %.12s", filters[0]), -1, countLines(outFile)-wave, wave)
 	stopStart := time.Now()
 	docker(t, "stop", "-t", "30", filters[0])
-	t.Logf("stopped filter %.12s at %d events delivered (the stop took %s)", filters[0], atStop, time.Since(stopStart).Round(time.Millisecond))
-	if atStop >= 2*wave {
-		t.Fatalf("the second wave was delivered before the filter stopped (%d lines): nothing tested", atStop)
-	}
-	eventually(t, 2*time.Minute, "all 200,000 events with one filter stopped", func() (bool, string) {
+	t.Logf("the stop took %s", time.Since(stopStart).Round(time.Millisecond))
+	eventually(t, 2*time.Minute, "all 200,000 events with one filter killed and one stopped", func() (bool, string) {
 		n := countLines(outFile)
 		return n >= 2*wave, fmt.Sprintf("%d lines", n)
 	})
 	t.Logf("wave 2: %d events in %s", wave, time.Since(waveStart).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	checkEvents(t, outFile, body, 2*wave, true)
+	checkEvents(t, outFile, body, 2*wave, 0, "")
 
 	state := docker(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", filters[0])
 	if state != "exited 0" {
@@ -143,7 +145,7 @@ func TestComposeClusterSurvivesNATSNodeStop(t *testing.T) {
 [INPUT]
     Name     dummy
     Tag      app
-    Rate     10000
+    Rate     5000
     Samples  %d
 
 [OUTPUT]
@@ -160,47 +162,42 @@ func TestComposeClusterSurvivesNATSNodeStop(t *testing.T) {
 	p.must(5*time.Minute, "up", "-d")
 	t.Logf("compose up: %s", time.Since(start).Round(time.Millisecond))
 
-	outFile := filepath.Join(out, "events.log")
-	eventually(t, 2*time.Minute, "events flowing through the cluster", func() (bool, string) {
-		n := countLines(outFile)
-		return n >= total/5, fmt.Sprintf("%d lines", n)
-	})
-	t.Logf("events flowing %s after compose up", time.Since(start).Round(time.Millisecond))
 	node := p.containers("nats-1")
 	if len(node) != 1 {
 		t.Fatalf("%d nats-1 containers", len(node))
 	}
-	atStop := countLines(outFile)
+	outFile := filepath.Join(out, "events.log")
+	// Soon after the first events arrive: the stream (12 s) must still be
+	// flowing when the node stops, even after a slow start.
+	eventually(t, 2*time.Minute, "events flowing through the cluster", func() (bool, string) {
+		n := countLines(outFile)
+		return n >= total/40, fmt.Sprintf("%d lines", n)
+	})
+	t.Logf("events flowing %s after compose up", time.Since(start).Round(time.Millisecond))
+	requireFlowing(t, "docker stop of nats-1", -1, countLines(outFile), total)
 	docker(t, "stop", "-t", "30", node[0])
-	t.Logf("stopped nats-1 at %d events delivered", atStop)
-	if atStop >= total {
-		t.Fatalf("every event was delivered before nats-1 stopped (%d lines): nothing tested", atStop)
-	}
 	eventually(t, 3*time.Minute, "every event delivered with nats-1 stopped", func() (bool, string) {
 		n := countLines(outFile)
 		return n >= total, fmt.Sprintf("%d lines", n)
 	})
 	time.Sleep(2 * time.Second)
-	checkEvents(t, outFile, body, total, false)
+	// A chunk the output wrote to the file whose ack went to the stopping
+	// node is redelivered and written again: at most the output's
+	// MaxAckPending (4) chunks of one flush interval (0.2 s at 5,000 a
+	// second), with room for a backlog chunk.
+	checkEvents(t, outFile, body, total, 4*5000, "chunks written to the file whose ack the stopping node lost are redelivered")
 }
 
-// checkEvents asserts the out_file file holds exactly want distinct events
-// with the expected body; duplicates fail when exactlyOnce, else are logged.
-func checkEvents(t *testing.T, path, body string, want int, exactlyOnce bool) {
+// checkEvents asserts the out_file file holds want distinct dummy events
+// (by tag and time), each with the expected body, each once, or with up to
+// maxDups duplicates for the reason why.
+func checkEvents(t *testing.T, path, body string, want, maxDups int, why string) {
 	t.Helper()
-	c := countEvents(path, body)
-	t.Logf("output: %s", c)
-	if c.bad != "" {
-		t.Fatalf("a line not in out_file format: %q", c.bad)
-	}
-	if c.badBody != "" {
-		t.Fatalf("an event not as the pipeline makes it (want body %s): %q", body, c.badBody)
-	}
-	if c.distinct != want {
-		t.Fatalf("%d distinct events, want %d (%d lost)", c.distinct, want, want-c.distinct)
-	}
-	if c.dups > 0 && exactlyOnce {
-		t.Fatalf("%d events delivered more than once", c.dups)
+	d := compareDistinct(want, fileIDs(t, path, outFileEvent("app", body)))
+	if maxDups == 0 {
+		requireOnce(t, "output", d)
+	} else {
+		requireAtLeastOnce(t, "output", d, maxDups, why)
 	}
 }
 

@@ -2,6 +2,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,8 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -227,4 +231,241 @@ func countLines(path string) int {
 		return 0
 	}
 	return strings.Count(string(b), "\n")
+}
+
+// delivery compares the events a test expected with those that arrived,
+// by identity: a lost event hidden by a duplicated one still shows.
+type delivery struct {
+	expected   int            // events expected
+	received   int            // events (lines) that arrived
+	missing    []string       // expected ids that never arrived, in expected order
+	lost       int            // how many expected events never arrived (= len(missing) when ids are known)
+	duplicated map[string]int // id → copies beyond the first
+	dups       int            // sum of duplicated
+	unexpected []string       // ids that arrived but were never expected
+}
+
+// compareIDs checks received against the ids a test sent.
+func compareIDs(expected, received []string) delivery {
+	d := delivery{expected: len(expected), received: len(received), duplicated: map[string]int{}}
+	want := make(map[string]bool, len(expected))
+	for _, id := range expected {
+		want[id] = true
+	}
+	seen := make(map[string]int, len(received))
+	for _, id := range received {
+		seen[id]++
+		switch {
+		case seen[id] > 1:
+			d.duplicated[id]++
+			d.dups++
+		case !want[id]:
+			d.unexpected = append(d.unexpected, id)
+		}
+	}
+	for _, id := range expected {
+		if seen[id] == 0 {
+			d.missing = append(d.missing, id)
+		}
+	}
+	d.lost = len(d.missing)
+	return d
+}
+
+// compareDistinct is compareIDs for a source whose ids are not known in
+// advance but are unique (dummy's timestamps are strictly increasing per
+// input): want distinct ids, each once.
+func compareDistinct(want int, received []string) delivery {
+	d := delivery{expected: want, received: len(received), duplicated: map[string]int{}}
+	seen := make(map[string]bool, len(received))
+	for _, id := range received {
+		if seen[id] {
+			d.duplicated[id]++
+			d.dups++
+			continue
+		}
+		seen[id] = true
+	}
+	if len(seen) < want {
+		d.lost = want - len(seen)
+	} else if len(seen) > want {
+		d.unexpected = []string{fmt.Sprintf("%d more distinct events than generated", len(seen)-want)}
+	}
+	return d
+}
+
+func (d delivery) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d events arrived for %d expected: %d missing", d.received, d.expected, d.lost)
+	if len(d.missing) > 0 {
+		fmt.Fprintf(&b, " (%s)", sample(d.missing, 10))
+	}
+	fmt.Fprintf(&b, ", %d duplicates", d.dups)
+	if d.dups > 0 {
+		var ids []string
+		for id, n := range d.duplicated {
+			ids = append(ids, fmt.Sprintf("%s ×%d", id, n+1))
+		}
+		sort.Strings(ids)
+		fmt.Fprintf(&b, " (%s)", sample(ids, 10))
+	}
+	fmt.Fprintf(&b, ", %d unexpected", len(d.unexpected))
+	if len(d.unexpected) > 0 {
+		fmt.Fprintf(&b, " (%s)", sample(d.unexpected, 10))
+	}
+	return b.String()
+}
+
+func sample(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:n], ", ") + fmt.Sprintf(", … %d more", len(ids)-n)
+}
+
+// requireOnce fails the test unless every expected event arrived exactly
+// once and nothing else arrived.
+func requireOnce(t *testing.T, what string, d delivery) {
+	t.Helper()
+	if d.lost > 0 || d.dups > 0 || len(d.unexpected) > 0 {
+		t.Fatalf("%s: not every event exactly once: %s", what, d)
+	}
+	t.Logf("%s: %s", what, d)
+}
+
+// requireAtLeastOnce fails the test unless every expected event arrived and
+// nothing else did; duplicates are tolerated up to maxDups, for the reason
+// why (logged with the count, so a change in the rate shows).
+func requireAtLeastOnce(t *testing.T, what string, d delivery, maxDups int, why string) {
+	t.Helper()
+	if d.lost > 0 || len(d.unexpected) > 0 {
+		t.Fatalf("%s: events lost or unexpected: %s", what, d)
+	}
+	if d.dups > maxDups {
+		t.Fatalf("%s: %d duplicates, more than the %d allowed (%s): %s", what, d.dups, maxDups, why, d)
+	}
+	t.Logf("%s: %s (duplicates allowed up to %d: %s)", what, d, maxDups, why)
+}
+
+// seqIDs is "0" … "n-1", the ids of a source that numbers its events.
+func seqIDs(from, to int) []string {
+	ids := make([]string, 0, to-from)
+	for i := from; i < to; i++ {
+		ids = append(ids, strconv.Itoa(i))
+	}
+	return ids
+}
+
+// fileIDs reads a sink file line by line and returns each line's id, the
+// first submatch of re; a line re does not match fails the test, naming it.
+func fileIDs(t *testing.T, path string, re *regexp.Regexp) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("reading the sink: %v", err)
+	}
+	defer f.Close()
+	var ids []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		m := re.FindStringSubmatch(sc.Text())
+		if m == nil {
+			t.Fatalf("%s line %d is not an event as the pipeline makes it (%s): %.300q", filepath.Base(path), n, re, sc.Text())
+		}
+		ids = append(ids, m[1])
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	return ids
+}
+
+// feeder writes numbered JSON lines ({"seq":N,"payload":"event-N"}) to a
+// process's stdin at about rate lines a second, so a fault can be made to
+// land while the source is still producing (written() < total).
+type feeder struct {
+	total   int
+	written atomic.Int64
+	done    chan error
+}
+
+func feed(w io.WriteCloser, total, rate int) *feeder {
+	f := &feeder{total: total, done: make(chan error, 1)}
+	go func() {
+		const tick = 10 * time.Millisecond
+		per := max(1, rate/int(time.Second/tick))
+		bw := bufio.NewWriter(w)
+		next := time.Now()
+		for i := 0; i < total; {
+			for j := 0; j < per && i < total; j, i = j+1, i+1 {
+				if _, err := fmt.Fprintf(bw, `{"seq":%d,"payload":"event-%d"}`+"\n", i, i); err != nil {
+					f.done <- err
+					return
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				f.done <- err
+				return
+			}
+			f.written.Store(int64(i))
+			next = next.Add(tick)
+			time.Sleep(time.Until(next))
+		}
+		f.done <- nil
+	}()
+	return f
+}
+
+// wait waits for every line to be written (the pipe may block while the
+// pipeline pushes back).
+func (f *feeder) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Fatalf("feeding stdin: %v (after %d of %d lines)", err, f.written.Load(), f.total)
+		}
+	case <-time.After(timeout):
+		t.Fatalf("stdin still not fully written after %s (%d of %d lines)", timeout, f.written.Load(), f.total)
+	}
+}
+
+// seqLine matches what feed writes as it reaches a file output in plain
+// format, possibly with fields added by filters after it.
+var seqLine = regexp.MustCompile(`^\{"seq":(\d+),"payload":"event-(?:\d+)"`)
+
+// requireFlowing fails when a fault is about to land on a stream that has
+// already finished, so that the test would prove nothing: the source must
+// still be producing (produced < 0: not known) and the sink must not have
+// everything yet.
+func requireFlowing(t *testing.T, fault string, produced, delivered, total int) {
+	t.Helper()
+	what := fmt.Sprintf("%d of %d produced, %d delivered", produced, total, delivered)
+	if produced < 0 {
+		what = fmt.Sprintf("%d of %d delivered", delivered, total)
+	}
+	if produced >= total || delivered >= total {
+		t.Fatalf("%s would land after the stream finished (%s): nothing tested", fault, what)
+	}
+	t.Logf("%s lands mid-stream: %s", fault, what)
+}
+
+// outFileEvent matches an out_file line (TAG: [SEC.NSEC, RECORD]) of the
+// given tag and record; its submatch, the time, identifies a dummy event.
+func outFileEvent(tag, record string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(tag) + `: \[(\d+\.\d{9}), ` + regexp.QuoteMeta(record) + `\]$`)
+}
+
+// waitForAll waits until the sink file has at least len(expected) lines;
+// when it does not in time, it fails naming the events still missing.
+func waitForAll(t *testing.T, timeout time.Duration, what, path string, expected []string, re *regexp.Regexp) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for countLines(path) < len(expected) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %s", what, timeout, compareIDs(expected, completeIDs(t, path, re)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

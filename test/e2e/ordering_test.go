@@ -80,6 +80,9 @@ func TestPerTagOrderingSurvivesReplicaLoss(t *testing.T) {
 	}
 	line := regexp.MustCompile(`^app\.[ab]: \[(\d+\.\d{9}), \{"message":"dummy","ordered":"yes"\}\]$`)
 	for _, f := range []string{fa, fb} {
+		// The frozen replica's chunks were processed again by the other one
+		// and republished with their Nats-Msg-Id: no duplicates either.
+		requireOnce(t, filepath.Base(f), compareDistinct(perTag, fileIDs(t, f, line)))
 		b, _ := os.ReadFile(f)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		if len(lines) != perTag {

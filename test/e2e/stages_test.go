@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,37 +74,8 @@ func TestFiveProcessPipelineDeliversEveryEventOnce(t *testing.T) {
 		}
 	}
 
-	f, err := os.Open(outFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	line := regexp.MustCompile(`^app\.keep: \[(\d+\.\d{9}), (.*)\]$`)
 	const wantBody = `{"message":"keep me","level":"info","nested":{"n":1,"pi":3.25,"list":[1,"two",null]},"utf8":"\u017c\u00f3\u0142w \u2603"}`
-	seen := make(map[string]bool, keep)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		m := line.FindStringSubmatch(sc.Text())
-		if m == nil {
-			t.Fatalf("line %d is not an app.keep event in out_file format: %q", n, sc.Text())
-		}
-		if m[2] != wantBody {
-			t.Fatalf("line %d body changed:\n got %s\nwant %s", n, m[2], wantBody)
-		}
-		if seen[m[1]] {
-			t.Fatalf("line %d: event with timestamp %s delivered twice", n, m[1])
-		}
-		seen[m[1]] = true
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n != keep {
-		t.Fatalf("output has %d events, want exactly %d", n, keep)
-	}
+	requireOnce(t, "five processes", compareDistinct(keep, fileIDs(t, outFile, outFileEvent("app.keep", wantBody))))
 	if strings.Contains(procs[0].stderr.String(), "level=ERROR") {
 		t.Errorf("ingest logged errors:\n%s", tail(procs[0].stderr.String(), 2000))
 	}

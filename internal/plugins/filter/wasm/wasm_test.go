@@ -30,7 +30,12 @@ var (
 // guest takes a while; each module is compiled once).
 func testRuntime(t testing.TB) *wasmhost.Runtime {
 	t.Helper()
-	rtOnce.Do(func() { rt, rtErr = wasmhost.New(context.Background(), wasmhost.Options{}) })
+	// The compilation cache Check's shared runtime uses too (TestMain points
+	// it at a temporary directory): each guest is compiled once per test
+	// binary, which counts under the race detector.
+	rtOnce.Do(func() {
+		rt, rtErr = wasmhost.New(context.Background(), wasmhost.Options{CacheDir: wasmhost.DefaultCacheDir("")})
+	})
 	if rtErr != nil {
 		t.Fatal(rtErr)
 	}
