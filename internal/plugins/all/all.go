@@ -22,6 +22,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/udp"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
+	forwardout "github.com/floe-io/floe/internal/plugins/output/forward"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
@@ -50,6 +51,7 @@ func Registry() *plugin.Registry {
 		stdout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
+		forwardout.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
