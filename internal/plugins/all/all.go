@@ -26,6 +26,7 @@ import (
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
+	tcpout "github.com/floe-io/floe/internal/plugins/output/tcp"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
 )
 
@@ -52,6 +53,7 @@ func Registry() *plugin.Registry {
 		file.Spec(),
 		httpout.Spec(),
 		forwardout.Spec(),
+		tcpout.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
