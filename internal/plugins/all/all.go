@@ -26,6 +26,7 @@ import (
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
+	syslogout "github.com/floe-io/floe/internal/plugins/output/syslog"
 	tcpout "github.com/floe-io/floe/internal/plugins/output/tcp"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
 )
@@ -54,6 +55,7 @@ func Registry() *plugin.Registry {
 		httpout.Spec(),
 		forwardout.Spec(),
 		tcpout.Spec(),
+		syslogout.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),

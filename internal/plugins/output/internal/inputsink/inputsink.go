@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/parser"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugin/outputtest"
 	"github.com/floe-io/floe/internal/plugin/plugintest"
@@ -49,7 +50,14 @@ func New(t testing.TB, spec *plugin.Spec, lines []string, config func(host, port
 
 func (s *Sink) start() {
 	lines := append([]string{"listen 127.0.0.1", "port " + s.port}, s.lines...)
-	in, err := s.spec.NewInput(context.Background(), plugin.Settings{Name: s.spec.Name + ".0"}, plugintest.Props(s.spec, lines...))
+	// The stock parsers (syslog-rfc5424 ...), as a configuration without
+	// [PARSER] sections gets them.
+	parsers, err := parser.Load(nil, nil, nil)
+	if err != nil {
+		s.t.Fatalf("built-in parsers: %v", err)
+	}
+	set := plugin.Settings{Name: s.spec.Name + ".0", Parsers: parsers}
+	in, err := s.spec.NewInput(context.Background(), set, plugintest.Props(s.spec, lines...))
 	if err != nil {
 		s.t.Fatalf("new %s input: %v", s.spec.Name, err)
 	}
