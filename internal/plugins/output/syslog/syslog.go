@@ -197,7 +197,7 @@ func (o *Output) Close(context.Context) error {
 
 // msg is one record's syslog fields.
 type msg struct {
-	severity, facility                       int
+	severity, facility                        int
 	hostname, appname, procid, msgid, message string
 	hasMessage                                bool
 	sd                                        []byte
