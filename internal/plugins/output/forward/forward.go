@@ -205,8 +205,8 @@ func clientAuth(key string, empty bool, host, user, pass string) *proto.Client {
 
 // Flush sends the chunk to one node, trying the others in turn if it fails.
 func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
-	if c.Type != "" && c.Type != chunk.Logs {
-		return plugin.Permanent(fmt.Errorf("forward output: %s chunks are not supported (logs only)", c.Type))
+	if c.Signal() != chunk.Logs {
+		return plugin.Permanent(fmt.Errorf("forward output: %s chunks are not supported (logs only)", c.Signal()))
 	}
 	frames, err := o.encode(c)
 	if err != nil {
@@ -425,14 +425,23 @@ func (o *Output) exchange(cn *conn, frames []frame) error {
 
 // get takes an idle connection or opens one (with the handshake).
 func (n *node) get(ctx context.Context) (*conn, error) {
-	n.mu.Lock()
-	if k := len(n.idle); k > 0 {
+	for {
+		n.mu.Lock()
+		k := len(n.idle)
+		if k == 0 {
+			n.mu.Unlock()
+			break
+		}
 		cn := n.idle[k-1]
 		n.idle = n.idle[:k-1]
 		n.mu.Unlock()
-		return cn, nil
+		// Without acks nothing would tell a frame written into a connection
+		// the server has closed (a restart) from a delivered one.
+		if netout.Alive(cn.c) {
+			return cn, nil
+		}
+		cn.c.Close()
 	}
-	n.mu.Unlock()
 	c, err := n.dialer.Dial(ctx, "tcp", n.addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

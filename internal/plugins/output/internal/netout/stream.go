@@ -59,7 +59,7 @@ func (p *Pool) get(ctx context.Context) (net.Conn, error) {
 		c := p.idle[k-1]
 		p.idle = p.idle[:k-1]
 		p.mu.Unlock()
-		if p.Network == "udp" || alive(c) {
+		if p.Network == "udp" || Alive(c) {
 			return c, nil
 		}
 		c.Close()
@@ -71,9 +71,9 @@ func (p *Pool) get(ctx context.Context) (net.Conn, error) {
 	return c, nil
 }
 
-// alive reports whether the peer has not closed c (nor sent anything, which
-// these protocols never do).
-func alive(c net.Conn) bool {
+// Alive reports whether the peer has not closed c (nor sent anything, which
+// an idle connection of these protocols never receives).
+func Alive(c net.Conn) bool {
 	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	var b [1]byte
 	n, err := c.Read(b[:])
