@@ -189,3 +189,25 @@ func BenchmarkFlush(b *testing.B) {
 		})
 	}
 }
+
+// mode tls to Floe's syslog input serving TLS, certificate verified.
+func TestTLS(t *testing.T) {
+	crt, key := inputsink.SelfSigned(t)
+	s := inputsink.New(t, syslogin.Spec(), []string{"mode tcp", "tls on", "tls.crt_file " + crt, "tls.key_file " + key},
+		func(host, port string) []string { return []string{"host " + host, "port " + port} }, seqOf)
+	o := newOut(t, append(s.Config(), "mode tls", "tls.ca_file "+crt, "syslog_message_key message")...)
+	if err := o.Flush(context.Background(), outputtest.Chunk(0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.Events(t)) < 20 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var want []int64
+	for i := range int64(20) {
+		want = append(want, i)
+	}
+	if err := outputtest.Diff(want, s.Seqs(t)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -156,3 +156,14 @@ func BenchmarkFlush(b *testing.B) {
 		})
 	}
 }
+
+// TLS to Floe's tcp input, the certificate verified against tls.ca_file.
+func TestContractTLS(t *testing.T) {
+	crt, key := inputsink.SelfSigned(t)
+	outputtest.Run(t, Spec(), func(t *testing.T) outputtest.Sink {
+		return inputsink.New(t, tcp.Spec(), []string{"format json", "tls on", "tls.crt_file " + crt, "tls.key_file " + key},
+			func(host, port string) []string {
+				return []string{"host " + host, "port " + port, "format json_lines", "tls on", "tls.ca_file " + crt}
+			}, seqOf)
+	}, outputtest.Options{})
+}
