@@ -21,6 +21,7 @@ type fwdSink struct {
 	t         testing.TB
 	sharedKey string
 	noAck     bool // read frames, never answer (a server that withholds acks)
+	discard   bool // benchmarks: parse and ack frames, keep nothing
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -127,6 +128,14 @@ func (s *fwdSink) serve(c net.Conn) {
 		s.mu.Unlock()
 		if fault {
 			return // the transient failure: the connection drops, no ack
+		}
+		if s.discard {
+			if f.Options.Chunk != "" {
+				if _, err := c.Write(proto.AppendAck(nil, f.Options.Chunk)); err != nil {
+					return
+				}
+			}
+			continue
 		}
 		data, _, err := f.AppendEvents(nil, 0)
 		if err != nil {

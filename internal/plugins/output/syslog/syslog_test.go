@@ -3,6 +3,8 @@ package syslog
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,13 +170,46 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// The receiver discards what it gets, so the figures are the output's
+// (rendering and sending), not the syslog input's parser.
 func BenchmarkFlush(b *testing.B) {
 	for _, mode := range []string{"tcp", "udp"} {
 		b.Run(mode, func(b *testing.B) {
-			s := inputsink.New(b, syslogin.Spec(), []string{"mode " + mode}, func(host, port string) []string {
-				return []string{"host " + host, "port " + port}
-			}, seqOf)
-			o := newOut(b, append(s.Config(), "mode "+mode, "syslog_message_key message")...)
+			var addr string
+			if mode == "tcp" {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ln.Close()
+				go func() {
+					for {
+						c, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						go io.Copy(io.Discard, c)
+					}
+				}()
+				addr = ln.Addr().String()
+			} else {
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer pc.Close()
+				go func() {
+					buf := make([]byte, 65536)
+					for {
+						if _, _, err := pc.ReadFrom(buf); err != nil {
+							return
+						}
+					}
+				}()
+				addr = pc.LocalAddr().String()
+			}
+			host, port, _ := net.SplitHostPort(addr)
+			o := newOut(b, "host "+host, "port "+port, "mode "+mode, "syslog_message_key message", "syslog_appname_preset bench")
 			c := outputtest.Chunk(0, 1000)
 			b.SetBytes(int64(len(c.Data)))
 			b.ResetTimer()
@@ -210,4 +245,29 @@ func TestTLS(t *testing.T) {
 	if err := outputtest.Diff(want, s.Seqs(t)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Any record body, decodable or not, renders without a panic, within
+// maxsize, and with a header the syslog parser can find.
+func FuzzAppendMessage(f *testing.F) {
+	f.Add(plugintest.KV("message", "hi", "sev", "err", "sd", plugintest.KV("a", "b]\"")).AppendMsgpack(nil))
+	f.Add([]byte{0x81, 0xa3, 's', 'e', 'v', 0xcb})
+	o, err := New(context.Background(), plugin.Settings{}, plugintest.Props(Spec(), "syslog_message_key message",
+		"syslog_severity_key sev", "syslog_hostname_key h", "syslog_sd_key sd", "syslog_maxsize 300"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	out := o.(*Output)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := out.AppendMessage(nil, t0, body)
+		if err != nil {
+			return
+		}
+		if len(m) > 300 {
+			t.Fatalf("message of %d bytes over syslog_maxsize 300", len(m))
+		}
+		if !strings.HasPrefix(string(m), "<") || !strings.Contains(string(m[:min(len(m), 8)]), ">1 ") {
+			t.Fatalf("no RFC 5424 header: %q", m)
+		}
+	})
 }
