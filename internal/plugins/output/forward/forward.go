@@ -411,6 +411,9 @@ func (o *Output) exchange(cn *conn, frames []frame) error {
 			}
 			got, err := proto.ParseAck(v)
 			if err != nil {
+				if _, herr := proto.ParseHelo(v); herr == nil {
+					return errors.New("the server requires the shared key handshake (it sent HELO): set shared_key")
+				}
 				return fmt.Errorf("waiting for the ack of chunk %s: %w", f.chunk, err)
 			}
 			if got != f.chunk {

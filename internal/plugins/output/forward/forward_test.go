@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,15 @@ func TestWrongSharedKeyIsRetry(t *testing.T) {
 	}
 	if len(s.Events()) != 0 {
 		t.Fatalf("the sink stored %d events from an unauthenticated client", len(s.Events()))
+	}
+}
+
+func TestMissingSharedKeyIsNamed(t *testing.T) {
+	s := newFwdSink(t, "needed")
+	out := newOut(t, append(s.hostPort(), "require_ack_response on")...)
+	err := out.Flush(context.Background(), outputtest.Chunk(0, 3))
+	if err == nil || plugin.IsPermanent(err) || !strings.Contains(err.Error(), "shared_key") {
+		t.Fatalf("flush without the shared key the server requires = %v, want a retry naming shared_key", err)
 	}
 }
 
