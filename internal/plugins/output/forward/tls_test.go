@@ -76,3 +76,33 @@ func stored(t *testing.T, w *plugintest.Writer) int {
 	}
 	return len(evs)
 }
+
+// username/password against the forward input's security.users.
+func TestUserPassword(t *testing.T) {
+	in, err := forwardin.New(context.Background(), plugin.Settings{Name: "forward.0"},
+		plugintest.Props(forwardin.Spec(), "listen 127.0.0.1", "port 0", "shared_key k", "security.users alice s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &plugintest.Writer{}
+	done := make(chan error, 1)
+	go func() { done <- in.(*forwardin.Forward).Run(ctx, w) }()
+	defer func() { cancel(); <-done }()
+	addr, err := in.(*forwardin.Forward).Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port := splitAddr(t, addr.String())
+	wrong := newOut(t, "host "+host, "port "+port, "shared_key k", "username alice", "password nope", "require_ack_response on")
+	if err := wrong.Flush(context.Background(), outputtest.Chunk(0, 5)); err == nil || plugin.IsPermanent(err) {
+		t.Fatalf("flush with a wrong password = %v, want a retry", err)
+	}
+	right := newOut(t, "host "+host, "port "+port, "shared_key k", "username alice", "password s3cret", "require_ack_response on")
+	if err := right.Flush(context.Background(), outputtest.Chunk(5, 5)); err != nil {
+		t.Fatalf("flush with the right password: %v", err)
+	}
+	if n := stored(t, w); n != 5 {
+		t.Fatalf("forward input stored %d events, want the 5 of the authenticated client", n)
+	}
+}
