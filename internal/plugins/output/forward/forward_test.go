@@ -383,3 +383,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestUpstreamEnvAndDollar(t *testing.T) {
+	t.Setenv("FLOE_TEST_FWD_PORT", "24300")
+	secs, err := parseUpstream("u.conf", "[UPSTREAM]\n  name x\n# c\n[NODE]\n  port ${FLOE_TEST_FWD_PORT}\n  shared_key a$b\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if port, _ := secs[1].Get("port"); port != "24300" {
+		t.Errorf("port %q, want the environment's 24300", port)
+	}
+	if key, _ := secs[1].Get("shared_key"); key != "a$b" {
+		t.Errorf("shared_key %q, want a$b kept", key)
+	}
+	if _, err := parseUpstream("u.conf", "  host x\n"); err == nil || !strings.Contains(err.Error(), "u.conf:1") {
+		t.Errorf("key outside a section: %v, want an error at u.conf:1", err)
+	}
+}
+
+func FuzzParseUpstream(f *testing.F) {
+	f.Add("[UPSTREAM]\n    name a\n[NODE]\n    host 127.0.0.1\n    port 24224\n")
+	f.Add("[NODE\n x")
+	f.Fuzz(func(t *testing.T, s string) {
+		secs, err := parseUpstream("f.conf", s)
+		if err != nil && !strings.HasPrefix(err.Error(), "f.conf:") {
+			t.Fatalf("error without a position: %v", err)
+		}
+		for _, sec := range secs {
+			if sec.Line < 1 {
+				t.Fatalf("section without a line: %+v", sec)
+			}
+		}
+	})
+}

@@ -137,8 +137,29 @@ func parseUpstream(path, text string) ([]*config.Section, error) {
 		if i := strings.IndexAny(t, " \t"); i > 0 {
 			k, v = t[:i], t[i+1:]
 		}
-		v = os.Expand(strings.TrimSpace(v), os.Getenv)
+		v = expandEnv(strings.TrimSpace(v))
 		cur.Props = append(cur.Props, config.Prop{Key: strings.ToLower(k), Value: v, File: path, Line: n})
 	}
 	return out, nil
+}
+
+// expandEnv replaces ${VAR} with the environment's value; a lone $ (a
+// shared key may hold one) stays as written.
+func expandEnv(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		b.WriteString(os.Getenv(s[i+2 : i+j]))
+		s = s[i+j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
