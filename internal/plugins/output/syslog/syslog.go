@@ -160,6 +160,9 @@ func New(_ context.Context, _ plugin.Settings, p *plugin.Props) (plugin.Output, 
 
 // Flush sends every record of the chunk.
 func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
+	if c.Signal() != chunk.Logs {
+		return plugin.Permanent(fmt.Errorf("syslog output: %s chunks are not supported (logs only)", c.Signal()))
+	}
 	var msgs [][]byte
 	var stream []byte
 	err := format.EachRecord(c.Data, func(r *format.Record) error {

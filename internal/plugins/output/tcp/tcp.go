@@ -71,6 +71,9 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 
 // Flush writes the chunk.
 func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
+	if c.Signal() != chunk.Logs {
+		return plugin.Permanent(fmt.Errorf("tcp output: %s chunks are not supported (logs only)", c.Signal()))
+	}
 	payload := c.Data
 	if o.json != nil {
 		var err error

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugin/outputtest"
@@ -166,4 +167,13 @@ func TestContractTLS(t *testing.T) {
 				return []string{"host " + host, "port " + port, "format json_lines", "tls on", "tls.ca_file " + crt}
 			}, seqOf)
 	}, outputtest.Options{})
+}
+
+func TestRefusesMetricsChunks(t *testing.T) {
+	out := newOut(t, "host 127.0.0.1", "port 9")
+	c := outputtest.Chunk(0, 1)
+	c.Type = chunk.Metrics
+	if err := out.Flush(context.Background(), c); !plugin.IsPermanent(err) {
+		t.Fatalf("metrics chunk: %v, want a permanent error", err)
+	}
 }
