@@ -24,9 +24,12 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/udp"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
+	forwardout "github.com/floe-io/floe/internal/plugins/output/forward"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
+	syslogout "github.com/floe-io/floe/internal/plugins/output/syslog"
+	tcpout "github.com/floe-io/floe/internal/plugins/output/tcp"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
 )
 
@@ -53,6 +56,9 @@ func Registry() *plugin.Registry {
 		stdout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
+		forwardout.Spec(),
+		tcpout.Spec(),
+		syslogout.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),

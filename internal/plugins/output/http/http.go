@@ -32,8 +32,13 @@
 //     header_tag header with a warning, as Fluent Bit 5.1.3 does for CR, LF
 //     and NUL, instead of failing the request.
 //
-// Deviations, each refused with a configuration error naming the key: format
-// gelf; compress snappy and zstd; proxy (the HTTP_PROXY, HTTPS_PROXY and
+// format gelf sends one GELF 1.1 JSON object per record, each followed by a
+// newline (Graylog's HTTP GELF input takes them), built by package gelf with
+// the gelf_*_key keys; a record without its short message key makes the
+// chunk an ERROR, as upstream.
+//
+// Deviations, each refused with a configuration error naming the key:
+// compress snappy and zstd; proxy (the HTTP_PROXY, HTTPS_PROXY and
 // NO_PROXY environment variables are honoured, as in Fluent Bit, unless
 // net.proxy_env_ignore is on); tls.key_passwd (encrypted keys). The aws_*,
 // oauth2.*, body_key and headers_key keys are not implemented.
@@ -67,6 +72,8 @@ import (
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/config"
+	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/gelf"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/output/format"
 )
@@ -116,11 +123,11 @@ func keys() []plugin.Key {
 			Desc: "maximum time for the request and its response"},
 		{Name: "http.read_idle_timeout", Type: plugin.Seconds, Default: "0s",
 			Desc: "maximum time between two reads of the response; 0 uses net.io_timeout"},
-		{Name: "gelf_timestamp_key", Desc: "format gelf only (not supported)"},
-		{Name: "gelf_host_key", Desc: "format gelf only (not supported)"},
-		{Name: "gelf_short_message_key", Desc: "format gelf only (not supported)"},
-		{Name: "gelf_full_message_key", Desc: "format gelf only (not supported)"},
-		{Name: "gelf_level_key", Desc: "format gelf only (not supported)"},
+		{Name: "gelf_timestamp_key", Default: "timestamp", Desc: "format gelf: record key of the timestamp"},
+		{Name: "gelf_host_key", Default: "host", Desc: "format gelf: record key of the host"},
+		{Name: "gelf_short_message_key", Default: "short_message", Desc: "format gelf: record key of the short message (required)"},
+		{Name: "gelf_full_message_key", Default: "full_message", Desc: "format gelf: record key of the full message"},
+		{Name: "gelf_level_key", Default: "level", Desc: "format gelf: record key of the level"},
 		// out_http runs two workers unless told otherwise.
 		{Name: "workers", Type: plugin.Int, Default: "2"},
 	}
@@ -128,7 +135,7 @@ func keys() []plugin.Key {
 		if k.Name == "format" {
 			k.Default = "json"
 			k.Enum = append(append([]string(nil), format.FormatValues...), "gelf")
-			k.Desc = "payload format: json (default), json_lines, json_stream or msgpack"
+			k.Desc = "payload format: json (default), json_lines, json_stream, msgpack or gelf"
 		}
 		ks = append(ks, k)
 	}
@@ -146,7 +153,9 @@ type Output struct {
 	addr       string // host:port, for messages
 	url        *url.URL
 	method     string
-	json       *format.JSON // nil for msgpack
+	json       *format.JSON // nil for msgpack and gelf
+	gelf       *gelf.Keys   // format gelf
+	jsonOpts   event.JSONOptions
 	ctype      string
 	gzip       bool
 	headerTag  string
@@ -215,7 +224,10 @@ func newOutput(set plugin.Settings, p *plugin.Props) (*Output, error) {
 
 	switch f := strings.ToLower(p.String("format")); f {
 	case "gelf":
-		return nil, p.Errorf("format", "format gelf is not supported by Floe's http output (use json, json_lines, json_stream or msgpack)")
+		o.gelf = &gelf.Keys{ShortMessage: p.String("gelf_short_message_key"), FullMessage: p.String("gelf_full_message_key"),
+			Host: p.String("gelf_host_key"), Level: p.String("gelf_level_key"), Timestamp: p.String("gelf_timestamp_key")}
+		o.jsonOpts = set.Service.JSON
+		o.ctype = mimeJSON
 	case "msgpack":
 		o.ctype = mimeMsgpack
 	default:
@@ -373,6 +385,25 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 		if err != nil {
 			// Upstream: "failed to convert json", FLB_ERROR.
 			return plugin.Permanent(fmt.Errorf("http: failed to convert the chunk to JSON: %w", err))
+		}
+		body = *b
+	}
+	if o.gelf != nil {
+		b := o.getBuf()
+		defer o.putBuf(b)
+		i := 0
+		err := format.EachRecord(c.Data, func(r *format.Record) error {
+			var err error
+			if *b, err = gelf.AppendRecord(*b, r.Time, r.Body, *o.gelf, o.jsonOpts); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			*b = append(*b, '\n')
+			i++
+			return nil
+		})
+		if err != nil {
+			// Upstream: "error encoding to GELF", FLB_ERROR.
+			return plugin.Permanent(fmt.Errorf("http: failed to convert the chunk to GELF: %w", err))
 		}
 		body = *b
 	}

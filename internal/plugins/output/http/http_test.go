@@ -822,7 +822,6 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"proxy", []string{"proxy", "http://proxy:3128"}, "HTTP_PROXY"},
-		{"format", []string{"format", "gelf"}, "gelf is not supported"},
 		{"compress", []string{"compress", "zstd"}, "zstd is not supported"},
 		{"compress", []string{"compress", "snappy"}, "snappy is not supported"},
 		{"port", []string{"port", "0"}, "out of range"},
