@@ -21,6 +21,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/tcp"
 	"github.com/floe-io/floe/internal/plugins/input/udp"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
+	"github.com/floe-io/floe/internal/plugins/output/es"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/null"
@@ -53,5 +54,7 @@ func Registry() *plugin.Registry {
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
+		es.Spec(),
+		es.OpenSearchSpec(),
 	)
 }
