@@ -24,6 +24,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/output/es"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
+	"github.com/floe-io/floe/internal/plugins/output/loki"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
@@ -56,5 +57,6 @@ func Registry() *plugin.Registry {
 		vivo.Spec(),
 		es.Spec(),
 		es.OpenSearchSpec(),
+		loki.Spec(),
 	)
 }
