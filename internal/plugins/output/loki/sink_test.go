@@ -136,7 +136,7 @@ func decodePush(r *http.Request) ([]pushedEntry, error) {
 	case "application/json":
 		var req struct {
 			Streams []struct {
-				Stream map[string]string `json:"stream"`
+				Stream map[string]string   `json:"stream"`
 				Values [][]json.RawMessage `json:"values"`
 			} `json:"streams"`
 		}
