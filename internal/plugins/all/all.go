@@ -26,6 +26,7 @@ import (
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/loki"
 	"github.com/floe-io/floe/internal/plugins/output/null"
+	"github.com/floe-io/floe/internal/plugins/output/prometheus"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
 )
@@ -58,5 +59,6 @@ func Registry() *plugin.Registry {
 		es.Spec(),
 		es.OpenSearchSpec(),
 		loki.Spec(),
+		prometheus.ExporterSpec(),
 	)
 }
