@@ -298,4 +298,3 @@ func sanitizeName(s string, metric bool) string {
 	}
 	return string(b)
 }
-
