@@ -60,5 +60,6 @@ func Registry() *plugin.Registry {
 		es.OpenSearchSpec(),
 		loki.Spec(),
 		prometheus.ExporterSpec(),
+		prometheus.RemoteWriteSpec(),
 	)
 }
