@@ -423,11 +423,11 @@ func TestCloudID(t *testing.T) {
 func TestCurrentTimeIndex(t *testing.T) {
 	s := newBulkSink(t)
 	out := openES(t, Spec(), s, "logstash_format on", "current_time_index on")
-	out.now = func() time.Time { return time.Date(2031, 2, 3, 23, 59, 0, 0, time.FixedZone("X", 3600)) }
+	out.now = func() time.Time { return time.Date(2031, 2, 3, 0, 30, 0, 0, time.FixedZone("X", 3600)) }
 	if err := out.Flush(context.Background(), outputtest.Chunk(0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.reqs()[0].Actions[0]["create"]["_index"]; got != "logstash-2031.02.03" {
+	if got := s.reqs()[0].Actions[0]["create"]["_index"]; got != "logstash-2031.02.02" {
 		t.Errorf("index %v, want the flush date in UTC", got)
 	}
 }
