@@ -11,7 +11,8 @@
 // record lacking a label's key goes without that label. The keys of
 // label_keys and remove_keys are removed from the line; line_format json
 // (the default) renders the rest as JSON, key_value as "k=v k2=v2";
-// drop_single_key sends the value of a record left with one key.
+// drop_single_key sends the value of a record left with one key
+// (on: as JSON, raw: a string unquoted).
 // structured_metadata adds per-entry metadata (same syntax as labels).
 // tenant_id sets X-Scope-OrgID; tenant_id_key takes it from the record, in
 // which case one request is sent per tenant.
@@ -74,7 +75,9 @@ func Spec() *plugin.Spec {
 			{Name: "label_map_path", Desc: "JSON file mapping record paths to label names"},
 			{Name: "structured_metadata", Desc: "per-entry metadata, same syntax as labels"},
 			{Name: "remove_keys", Desc: "record accessors removed from the line, comma separated"},
-			{Name: "drop_single_key", Type: plugin.Bool, Default: "off", Desc: "send the value of a record left with one key"},
+			{Name: "drop_single_key", Default: "off", Enum: []string{"on", "off", "true", "false", "yes", "no", "raw"},
+				Desc: "send the value of a record left with one key: on (as JSON), raw (strings unquoted)"},
+			{Name: "structured_metadata_map_keys", Desc: "not supported by Floe"},
 			{Name: "line_format", Default: "json", Enum: []string{"json", "key_value"}, Desc: "line rendering"},
 			{Name: "auto_kubernetes_labels", Type: plugin.Bool, Default: "off", Desc: "add $kubernetes['labels'] as labels"},
 			{Name: "format", Default: "json", Enum: []string{"json", "protobuf"}, Desc: "push API encoding (protobuf is snappy-compressed)"},
@@ -85,6 +88,12 @@ func Spec() *plugin.Spec {
 		NewOutput: New,
 	}
 }
+
+// drop_single_key modes.
+const (
+	dropJSON = 1 + iota // the value rendered as JSON: a string keeps its quotes
+	dropRaw             // a string value as it is
+)
 
 // labelSpec is one label: a fixed value, or a record path.
 type labelSpec struct {
@@ -108,7 +117,7 @@ type Output struct {
 	labels     []labelSpec
 	meta       []labelSpec
 	removes    [][]string
-	dropSingle bool
+	dropSingle int // 0 off, dropJSON, dropRaw
 	keyValue   bool
 	k8sLabels  bool
 	protobuf   bool
@@ -203,7 +212,15 @@ func newOutput(set plugin.Settings, p *plugin.Props) (*Output, error) {
 			o.removes = append(o.removes, path)
 		}
 	}
-	o.dropSingle = p.Bool("drop_single_key")
+	switch v := strings.ToLower(strings.TrimSpace(p.String("drop_single_key"))); v {
+	case "raw":
+		o.dropSingle = dropRaw
+	case "on", "true", "yes":
+		o.dropSingle = dropJSON
+	}
+	if p.Has("structured_metadata_map_keys") {
+		return nil, p.Errorf("structured_metadata_map_keys", "structured_metadata_map_keys is not supported by Floe; list the keys in structured_metadata")
+	}
 	o.keyValue = strings.EqualFold(p.String("line_format"), "key_value")
 	o.k8sLabels = p.Bool("auto_kubernetes_labels")
 	o.protobuf = strings.EqualFold(p.String("format"), "protobuf")
@@ -548,8 +565,8 @@ func text(v any) (string, bool) {
 
 // line renders the record as the log line.
 func (o *Output) line(m event.Map) ([]byte, error) {
-	if o.dropSingle && len(m) == 1 {
-		if s, ok := m[0].Value.(string); ok {
+	if o.dropSingle != 0 && len(m) == 1 {
+		if s, ok := m[0].Value.(string); ok && (o.dropSingle == dropRaw || o.keyValue) {
 			return []byte(s), nil
 		}
 		return event.AppendJSON(nil, m[0].Value, event.JSONOptions{}), nil

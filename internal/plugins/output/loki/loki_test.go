@@ -140,7 +140,7 @@ func TestLabelMapKeyValueAndTenant(t *testing.T) {
 
 func TestDropSingleKeyAuthAndHeaders(t *testing.T) {
 	s := newLokiSink(t)
-	out := openLoki(t, s, "drop_single_key on", "tenant_id acme", "bearer_token tok", "header X-Env prod", "compress gzip")
+	out := openLoki(t, s, "drop_single_key raw", "tenant_id acme", "bearer_token tok", "header X-Env prod", "compress gzip")
 	if err := out.Flush(context.Background(), logChunk(plugintest.KV("log", "plain text line"))); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +178,23 @@ func seqRange(n int) []int64 {
 		out[i] = int64(i)
 	}
 	return out
+}
+
+func TestDropSingleKeyOnKeepsJSON(t *testing.T) {
+	s := newLokiSink(t)
+	out := openLoki(t, s, "drop_single_key on")
+	if err := out.Flush(context.Background(), logChunk(plugintest.KV("log", "text"), plugintest.KV("n", 5), plugintest.KV("a", 1, "b", 2))); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range s.stored() {
+		got[e.Line] = true
+	}
+	for _, w := range []string{`"text"`, `5`, `{"a":1,"b":2}`} {
+		if !got[w] {
+			t.Errorf("line %s missing from %v", w, got)
+		}
+	}
 }
 
 func TestStatusClasses(t *testing.T) {
