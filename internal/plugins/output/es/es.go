@@ -417,7 +417,6 @@ func (o *Output) appendItem(dst []byte, r *format.Record, tag, idBase string, i 
 	}
 	dst = append(dst, op...)
 	dst = append(dst, `":{"_index":`...)
-	index := o.index
 	if o.logstash {
 		prefix := o.prefix
 		if o.prefixKey != nil {
@@ -429,11 +428,21 @@ func (o *Output) appendItem(dst []byte, r *format.Record, tag, idBase string, i 
 		if o.currentTimeIndex {
 			dt = now
 		}
-		b := make([]byte, 0, len(prefix)+len(o.sep)+16)
-		b = append(append(b, prefix...), o.sep...)
-		index = string(appendStrftime(b, o.dateFmt, dt))
+		// Index names are plain text in practice; render in place and
+		// escape only when needed, so a record costs no allocation here.
+		mark := len(dst)
+		dst = append(dst, '"')
+		dst = append(append(dst, prefix...), o.sep...)
+		dst = appendStrftime(dst, o.dateFmt, dt)
+		if needsEscape(dst[mark+1:]) {
+			name := string(dst[mark+1:])
+			dst = event.AppendJSONString(dst[:mark], name, event.JSONOptions{})
+		} else {
+			dst = append(dst, '"')
+		}
+	} else {
+		dst = event.AppendJSONString(dst, o.index, event.JSONOptions{})
 	}
-	dst = event.AppendJSONString(dst, index, event.JSONOptions{})
 	if !o.suppressType {
 		dst = append(dst, `,"_type":`...)
 		dst = event.AppendJSONString(dst, o.typ, event.JSONOptions{})
@@ -446,12 +455,17 @@ func (o *Output) appendItem(dst []byte, r *format.Record, tag, idBase string, i 
 		sum := sha256.Sum256(r.Raw)
 		id = fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 	}
-	if id == "" && idBase != "" {
-		id = idBase + "-" + strconv.Itoa(i)
-	}
-	if id != "" {
+	switch {
+	case id != "":
 		dst = append(dst, `,"_id":`...)
 		dst = event.AppendJSONString(dst, id, event.JSONOptions{})
+	case idBase != "":
+		// The stable id: hex digest of the chunk id, "-", record index.
+		dst = append(dst, `,"_id":"`...)
+		dst = append(dst, idBase...)
+		dst = append(dst, '-')
+		dst = strconv.AppendInt(dst, int64(i), 10)
+		dst = append(dst, '"')
 	}
 	dst = append(dst, "}}\n"...)
 
@@ -533,6 +547,17 @@ func (o *Output) appendDoc(dst []byte, r *format.Record, t time.Time, tag string
 	}
 	copy(dst[mark:], dst[mark+1:])
 	return dst[:len(dst)-1], nil
+}
+
+// needsEscape reports whether b holds a byte JSON must escape (or non-ASCII,
+// left to the escaper's UTF-8 handling).
+func needsEscape(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 func appendPadded(dst []byte, v int64, width int) []byte {

@@ -108,7 +108,8 @@ func TestLogstashFormatAndTimeKey(t *testing.T) {
 func TestLogstashPrefixKey(t *testing.T) {
 	s := newBulkSink(t)
 	out := openES(t, Spec(), s, "logstash_format on", "logstash_prefix_key $kubernetes['ns']")
-	c := logChunk("c3", plugintest.KV("kubernetes", plugintest.KV("ns", "prod")), plugintest.KV("x", 1))
+	c := logChunk("c3", plugintest.KV("kubernetes", plugintest.KV("ns", "prod")), plugintest.KV("x", 1),
+		plugintest.KV("kubernetes", plugintest.KV("ns", `we"ird\`)))
 	if err := out.Flush(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +119,9 @@ func TestLogstashPrefixKey(t *testing.T) {
 	}
 	if got := r.Actions[1]["create"]["_index"]; got != "logstash-2023.11.14" {
 		t.Errorf("index without the key %v, want the logstash_prefix", got)
+	}
+	if got := r.Actions[2]["create"]["_index"]; got != `we"ird\-2023.11.14` {
+		t.Errorf("index with characters JSON escapes: %v", got)
 	}
 }
 
