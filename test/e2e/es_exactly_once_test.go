@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -16,9 +15,10 @@ import (
 
 // esSink is a bulk API endpoint with Elasticsearch's item semantics for
 // create: a document is keyed by its _id, a second create of the same _id
-// is answered 409, a create without _id gets a fresh id. It answers slowly
-// so that a killed output stage often dies after the sink took a bulk and
-// before the chunk was acknowledged, which is what makes redeliveries.
+// is answered 409, a create without _id gets a fresh id. It signals on took
+// once it has stored a bulk and then waits before answering, so the test
+// can kill the output stage after the sink took a bulk and before the chunk
+// was acknowledged: the moment that makes a redelivery.
 type esSink struct {
 	mu        sync.Mutex
 	bySeq     map[int]int // seq -> documents holding it
@@ -26,10 +26,10 @@ type esSink struct {
 	items     int
 	conflicts int
 	auto      int
+	took      chan struct{}
 }
 
 func (s *esSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	time.Sleep(250 * time.Millisecond)
 	var items []string
 	errors := false
 	sc := bufio.NewScanner(r.Body)
@@ -69,6 +69,11 @@ func (s *esSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		items = append(items, `{"create":{"_id":"`+id+`","status":201,"result":"created"}}`)
 	}
 	s.mu.Unlock()
+	select {
+	case s.took <- struct{}{}:
+	default:
+	}
+	time.Sleep(300 * time.Millisecond)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `{"took":1,"errors":%v,"items":[`, errors)
 	for i, it := range items {
@@ -98,7 +103,7 @@ func TestESOutputKilledStoresEveryRecordOnce(t *testing.T) {
 	}
 	const total = 30000
 	dir := t.TempDir()
-	sink := &esSink{bySeq: map[int]int{}, ids: map[string]bool{}}
+	sink := &esSink{bySeq: map[int]int{}, ids: map[string]bool{}, took: make(chan struct{}, 1)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,18 +146,21 @@ func TestESOutputKilledStoresEveryRecordOnce(t *testing.T) {
 	output := start("output", "output")
 	ingest := startFloe(t, "ingest", in.Bytes(), "run", "--stage=ingest", "-c", cfg)
 
-	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	kills := 0
 	deadline := time.Now().Add(4 * time.Minute)
 	for sink.stored() < total {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d records stored after %d kills", sink.stored(), total, kills)
 		}
-		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
-		if kills < 8 {
-			output.kill()
-			kills++
-			output = start("output", "output")
+		select {
+		case <-sink.took:
+			// The sink holds a bulk the output has not been answered for.
+			if kills < 8 {
+				output.kill()
+				kills++
+				output = start("output", "output")
+			}
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 	if err := ingest.wait(60 * time.Second); err != nil {
@@ -178,6 +186,9 @@ func TestESOutputKilledStoresEveryRecordOnce(t *testing.T) {
 	}
 	t.Logf("%d kills; %d bulk items received, %d refused as already stored (redeliveries), %d documents, %d auto ids",
 		kills, sink.items, sink.conflicts, len(sink.ids), sink.auto)
+	if sink.conflicts == 0 {
+		t.Errorf("no chunk was delivered twice, so the test proved nothing")
+	}
 	if missing != 0 || dups != 0 || sink.auto != 0 {
 		t.Fatalf("%d records missing, %d stored more than once, %d documents without a stable _id", missing, dups, sink.auto)
 	}
