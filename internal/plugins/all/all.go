@@ -23,10 +23,13 @@ import (
 	"github.com/floe-io/floe/internal/plugins/input/tcp"
 	"github.com/floe-io/floe/internal/plugins/input/udp"
 	"github.com/floe-io/floe/internal/plugins/output/counter"
+	"github.com/floe-io/floe/internal/plugins/output/es"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	forwardout "github.com/floe-io/floe/internal/plugins/output/forward"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
+	"github.com/floe-io/floe/internal/plugins/output/loki"
 	"github.com/floe-io/floe/internal/plugins/output/null"
+	"github.com/floe-io/floe/internal/plugins/output/prometheus"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	syslogout "github.com/floe-io/floe/internal/plugins/output/syslog"
 	tcpout "github.com/floe-io/floe/internal/plugins/output/tcp"
@@ -62,5 +65,10 @@ func Registry() *plugin.Registry {
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
+		es.Spec(),
+		es.OpenSearchSpec(),
+		loki.Spec(),
+		prometheus.ExporterSpec(),
+		prometheus.RemoteWriteSpec(),
 	).SetExternalLoader(goplugin.Load) // plugins_file, plugins:, -e
 }
