@@ -6,6 +6,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
+	"github.com/floe-io/floe/internal/plugins/filter/nest"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
@@ -44,6 +45,7 @@ func Registry() *plugin.Registry {
 		execin.Spec(),
 		grep.Spec(),
 		modify.Spec(),
+		nest.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
