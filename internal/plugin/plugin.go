@@ -122,6 +122,16 @@ type Filter interface {
 	FilterChunk(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error)
 }
 
+// PendingFlusher is implemented by filters that hold records across chunks
+// (multiline joins a stack trace split over several chunks). The filter
+// stage calls FlushPending periodically with all=false, and with all=true
+// when it stops; the chunks returned continue through the filters after
+// this one, as the records of FilterChunk do. Held records live in memory
+// only: a crash loses them, as in Fluent Bit.
+type PendingFlusher interface {
+	FlushPending(ctx context.Context, now time.Time, all bool) []*chunk.Chunk
+}
+
 // Output delivers chunks to a sink. Flush returns nil for OK, an error made
 // with Permanent for ERROR, and any other error for RETRY.
 type Output interface {

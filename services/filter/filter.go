@@ -16,11 +16,15 @@ package filter
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -51,11 +55,13 @@ type Config struct {
 
 // Service is the filter stage.
 type Service struct {
-	cfg   Config
-	js    jetstream.JetStream
-	pub   *jsx.Publisher
-	drops []filterDrops // parallel to cfg.Filters
-	notes sync.Pool     // *telemetry.DropNotes
+	cfg      Config
+	js       jetstream.JetStream
+	pub      *jsx.Publisher
+	drops    []filterDrops // parallel to cfg.Filters
+	notes    sync.Pool     // *telemetry.DropNotes
+	token    string        // this process's part of the ids of flushed chunks
+	flushSeq atomic.Uint64
 }
 
 // filterDrops are one filter's drop sites.
@@ -88,7 +94,9 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	}
 	pub := jsx.NewPublisher(js)
 	pub.OnDuplicate = func() { cfg.Metrics.Duplicates.Add(1) }
-	s := &Service{cfg: cfg, js: js, pub: pub}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	s := &Service{cfg: cfg, js: js, pub: pub, token: hex.EncodeToString(tok[:])}
 	s.notes.New = func() any { return new(telemetry.DropNotes) }
 	for _, f := range cfg.Filters {
 		log := cfg.Logger.With("filter", f.Name)
@@ -107,6 +115,15 @@ func (s *Service) Run(ctx, work context.Context) error {
 			d.filtered.Flush()
 			d.failed.Flush()
 		}
+	}()
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); s.flushLoop(ctx) }()
+	defer func() {
+		<-loopDone
+		// Consumption has stopped: pass on what filters still hold.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(work), 10*time.Second)
+		defer cancel()
+		s.flushPending(fctx, time.Now(), true)
 	}()
 	return jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
 		Stream:     jsx.StreamIn,
@@ -166,14 +183,88 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
+// flushers lists the filters that hold records across chunks.
+func (s *Service) flushers() []int {
+	var out []int
+	for i, f := range s.cfg.Filters {
+		if _, ok := f.Filter.(plugin.PendingFlusher); ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// flushLoop asks the filters that hold records for those due, until ctx ends.
+func (s *Service) flushLoop(ctx context.Context) {
+	fl := s.flushers()
+	if len(fl) == 0 {
+		return
+	}
+	every := 500 * time.Millisecond
+	for _, i := range fl {
+		if iv, ok := s.cfg.Filters[i].Filter.(interface{ FlushInterval() time.Duration }); ok {
+			every = min(every, max(iv.FlushInterval(), 20*time.Millisecond))
+		}
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.flushPending(ctx, now, false)
+		}
+	}
+}
+
+// flushPending runs what filters release (all of it when all is set)
+// through the filters after them and publishes the result. Each chunk gets
+// an id of its own: it derives from no input chunk.
+func (s *Service) flushPending(ctx context.Context, now time.Time, all bool) {
+	for _, i := range s.flushers() {
+		f := &s.cfg.Filters[i]
+		held := f.Filter.(plugin.PendingFlusher).FlushPending(ctx, now, all)
+		if len(held) == 0 {
+			continue
+		}
+		n := 0
+		for _, c := range held {
+			n += c.Records
+		}
+		if f.Metrics != nil {
+			// Fluent Bit counts these as its emitter's records; they were
+			// counted as dropped when the filter held them.
+			f.Metrics.AddRecords.Add(uint64(n))
+		}
+		out, err := s.applyFrom(ctx, held, i+1)
+		if err == nil {
+			items := make([]jsx.Pending, len(out))
+			for j, oc := range out {
+				oc.ID = "flush:" + s.token + ":" + strconv.FormatUint(s.flushSeq.Add(1), 10)
+				items[j] = jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc}
+			}
+			err = s.pub.PublishAll(ctx, items)
+		}
+		if err != nil {
+			s.cfg.Logger.Error("records held by a filter are lost", "filter", f.Name, "records", n, "error", err)
+			s.drops[i].failed.Drop(n, "tag", held[0].Tag)
+		}
+	}
+}
+
 // Apply runs the chain over one chunk. A chunk no filter matches is returned
 // as is, without being decoded.
 func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
+	return s.applyFrom(ctx, []*chunk.Chunk{c}, 0)
+}
+
+// applyFrom runs the filters from index first on over chunks.
+func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) ([]*chunk.Chunk, error) {
 	notes := s.notes.Get().(*telemetry.DropNotes)
 	defer s.notes.Put(notes)
 	nctx := telemetry.WithDropNotes(ctx, notes)
-	cur := []*chunk.Chunk{c}
-	for i := range s.cfg.Filters {
+	for i := first; i < len(s.cfg.Filters); i++ {
 		f := &s.cfg.Filters[i]
 		var next []*chunk.Chunk
 		for _, in := range cur {

@@ -6,6 +6,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
+	multilinefilter "github.com/floe-io/floe/internal/plugins/filter/multiline"
 	"github.com/floe-io/floe/internal/plugins/filter/nest"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
@@ -46,6 +47,7 @@ func Registry() *plugin.Registry {
 		grep.Spec(),
 		modify.Spec(),
 		nest.Spec(),
+		multilinefilter.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
