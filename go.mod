@@ -12,6 +12,7 @@ require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/tetratelabs/wazero v1.12.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	github.com/yuin/gopher-lua v1.1.2
 	go.opentelemetry.io/collector/pdata v1.70.0
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.37.2

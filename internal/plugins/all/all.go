@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
+	luafilter "github.com/floe-io/floe/internal/plugins/filter/lua"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
 	multilinefilter "github.com/floe-io/floe/internal/plugins/filter/multiline"
 	"github.com/floe-io/floe/internal/plugins/filter/nest"
@@ -48,6 +49,7 @@ func Registry() *plugin.Registry {
 		modify.Spec(),
 		nest.Spec(),
 		multilinefilter.Spec(),
+		luafilter.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
