@@ -132,6 +132,15 @@ type PendingFlusher interface {
 	FlushPending(ctx context.Context, now time.Time, all bool) []*chunk.Chunk
 }
 
+// Emitter is implemented by filters that re-route records under new tags
+// (rewrite_tag). A chunk a filter returns with a tag other than the one it
+// was given re-enters the filter stage under that tag, as the records of
+// Fluent Bit's emitter input do, with Source set to EmitterName(); chunks
+// from a filter's own emitter pass that filter untouched.
+type Emitter interface {
+	EmitterName() string
+}
+
 // Output delivers chunks to a sink. Flush returns nil for OK, an error made
 // with Permanent for ERROR, and any other error for RETRY.
 type Output interface {

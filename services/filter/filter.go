@@ -158,7 +158,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	}
 	s.cfg.Metrics.ChunksIn.Add(1)
 	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
-	out, err := s.Apply(ctx, c)
+	out, again, err := s.Apply(ctx, c)
 	if err != nil {
 		var de *event.DecodeError
 		if errors.As(err, &de) {
@@ -166,7 +166,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		}
 		return err
 	}
-	items := make([]jsx.Pending, len(out))
+	items := make([]jsx.Pending, 0, len(out)+len(again))
 	for i, oc := range out {
 		// Derived from the input's id, so a redelivered chunk republishes
 		// with the same ids and the server drops the copies.
@@ -174,7 +174,11 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		if oc.Source == "" {
 			oc.Source = c.Source
 		}
-		items[i] = jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc}
+		items = append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc})
+	}
+	for i, oc := range again {
+		oc.ID = c.ID + ".e" + strconv.Itoa(i)
+		items = append(items, jsx.Pending{Subject: jsx.InSubject(oc.Tag), Chunk: oc})
 	}
 	if err := s.pub.PublishAll(ctx, items); err != nil {
 		return fmt.Errorf("publish filtered chunk of %s: %w", c.Tag, err)
@@ -237,12 +241,17 @@ func (s *Service) flushPending(ctx context.Context, now time.Time, all bool) {
 			// counted as dropped when the filter held them.
 			f.Metrics.AddRecords.Add(uint64(n))
 		}
-		out, err := s.applyFrom(ctx, held, i+1)
+		out, again, err := s.applyFrom(ctx, held, i+1)
 		if err == nil {
-			items := make([]jsx.Pending, len(out))
-			for j, oc := range out {
-				oc.ID = "flush:" + s.token + ":" + strconv.FormatUint(s.flushSeq.Add(1), 10)
-				items[j] = jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc}
+			var items []jsx.Pending
+			id := func() string { return "flush:" + s.token + ":" + strconv.FormatUint(s.flushSeq.Add(1), 10) }
+			for _, oc := range out {
+				oc.ID = id()
+				items = append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc})
+			}
+			for _, oc := range again {
+				oc.ID = id()
+				items = append(items, jsx.Pending{Subject: jsx.InSubject(oc.Tag), Chunk: oc})
 			}
 			err = s.pub.PublishAll(ctx, items)
 		}
@@ -253,14 +262,30 @@ func (s *Service) flushPending(ctx context.Context, now time.Time, all bool) {
 	}
 }
 
+// MaxEmits bounds how many times records may be re-emitted under a new tag
+// (rewrite_tag filters bouncing records between each other); beyond it they
+// are dropped and counted as filter errors.
+const MaxEmits = 8
+
 // Apply runs the chain over one chunk. A chunk no filter matches is returned
-// as is, without being decoded.
-func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
+// as is, without being decoded. again holds the chunks filters re-emitted
+// under new tags (rewrite_tag): they re-enter the filter stage through
+// FLOE_IN, where they pass every filter their new tag matches except the
+// one whose emitter they come from.
+func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) (out, again []*chunk.Chunk, err error) {
 	return s.applyFrom(ctx, []*chunk.Chunk{c}, 0)
 }
 
+// emitterName is the source of the chunks filter f re-emits.
+func emitterName(f *Filter) string {
+	if e, ok := f.Filter.(plugin.Emitter); ok {
+		return e.EmitterName()
+	}
+	return "emitter_for_" + f.Name
+}
+
 // applyFrom runs the filters from index first on over chunks.
-func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) ([]*chunk.Chunk, error) {
+func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) (_, again []*chunk.Chunk, _ error) {
 	notes := s.notes.Get().(*telemetry.DropNotes)
 	defer s.notes.Put(notes)
 	nctx := telemetry.WithDropNotes(ctx, notes)
@@ -268,8 +293,10 @@ func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) 
 		f := &s.cfg.Filters[i]
 		var next []*chunk.Chunk
 		for _, in := range cur {
-			// Filters process logs; metrics and traces (OTLP) pass through.
-			if in.Signal() != chunk.Logs || !f.Matcher.Match(in.Tag) {
+			// Filters process logs; metrics and traces (OTLP) pass through,
+			// and so do the records a filter's own emitter re-emitted.
+			if in.Signal() != chunk.Logs || !f.Matcher.Match(in.Tag) ||
+				(in.Emits > 0 && in.Source == emitterName(f)) {
 				next = append(next, in)
 				continue
 			}
@@ -279,25 +306,57 @@ func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) 
 				if f.Metrics != nil {
 					f.Metrics.Errors.Add(1)
 				}
-				return nil, &filterError{name: f.Name, tag: in.Tag, err: err}
+				return nil, nil, &filterError{name: f.Name, tag: in.Tag, err: err}
 			}
-			inRecords, outRecords := count(in, res)
+			// A chunk under another tag leaves the chain here and starts
+			// over under its new tag.
+			kept := res[:0:0]
+			emitted := 0
+			for _, oc := range res {
+				if oc.Tag == in.Tag {
+					// Chunks a filter rebuilt keep the provenance the loop
+					// guard and the emitter rule need.
+					if oc != in {
+						oc.Emits = max(oc.Emits, in.Emits)
+						if oc.Source == "" {
+							oc.Source = in.Source
+						}
+					}
+					kept = append(kept, oc)
+					continue
+				}
+				emitted += oc.Records
+				oc.Source = emitterName(f)
+				oc.Emits = in.Emits + 1
+				if oc.Emits > MaxEmits {
+					s.cfg.Logger.Warn("records re-emitted too many times under new tags are dropped; do rewrite_tag rules send them back and forth?",
+						"filter", f.Name, "tag", oc.Tag, "records", oc.Records, "emits", oc.Emits)
+					if i < len(s.drops) {
+						s.drops[i].failed.Drop(oc.Records, "tag", oc.Tag)
+					}
+					continue
+				}
+				again = append(again, oc)
+			}
+			inRecords, outRecords := count(in, kept)
 			if f.Metrics != nil {
-				account(f.Metrics, in, res, inRecords, outRecords)
+				// As Fluent Bit: records that leave under a new tag are the
+				// filter's drop_records, and its emitter's records.
+				account(f.Metrics, in, kept, inRecords, outRecords)
 			}
-			if dropped := inRecords - outRecords; dropped > 0 && i < len(s.drops) {
+			if dropped := inRecords - outRecords - emitted; dropped > 0 && i < len(s.drops) {
 				failed := min(notes.Take(telemetry.DropFilterError), dropped)
 				s.drops[i].failed.Drop(failed, "tag", in.Tag)
 				s.drops[i].filtered.Drop(dropped-failed, "tag", in.Tag)
 			}
-			next = append(next, res...)
+			next = append(next, kept...)
 		}
 		cur = next
 		if len(cur) == 0 {
 			break
 		}
 	}
-	return cur, nil
+	return cur, again, nil
 }
 
 // count is the records a filter was given and gave back.

@@ -11,6 +11,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/nest"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
+	"github.com/floe-io/floe/internal/plugins/filter/rewritetag"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	execin "github.com/floe-io/floe/internal/plugins/input/exec"
@@ -50,6 +51,7 @@ func Registry() *plugin.Registry {
 		nest.Spec(),
 		multilinefilter.Spec(),
 		luafilter.Spec(),
+		rewritetag.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
