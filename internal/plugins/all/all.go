@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/filter/expect"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
 	luafilter "github.com/floe-io/floe/internal/plugins/filter/lua"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
@@ -52,6 +53,7 @@ func Registry() *plugin.Registry {
 		multilinefilter.Spec(),
 		luafilter.Spec(),
 		rewritetag.Spec(),
+		expect.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),

@@ -184,49 +184,11 @@ func (f *Filter) apply(body event.Map) (event.Map, bool) {
 
 // FilterChunk reshapes every record of c.
 func (f *Filter) FilterChunk(_ context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
-	return EachRecord(c, func(ev *event.Event) bool {
+	return plugin.EditRecords(c, func(ev *event.Event) bool {
 		body, ok := f.apply(ev.Body)
 		if ok {
 			ev.Body = body
 		}
 		return ok
 	})
-}
-
-// EachRecord runs edit over each record of c; records it reports unchanged
-// are copied byte for byte, and c itself is returned when none changed.
-func EachRecord(c *chunk.Chunk, edit func(ev *event.Event) (changed bool)) ([]*chunk.Chunk, error) {
-	var out []byte
-	it := event.NewIter(c.Data)
-	changed := false
-	n := 0
-	for it.Next() {
-		raw := it.Event()
-		if raw.Kind() != event.KindRecord {
-			out = append(out, raw.Raw...)
-			continue
-		}
-		n++
-		ev, err := raw.Decode()
-		if err != nil {
-			return nil, err
-		}
-		if !edit(&ev) {
-			out = append(out, raw.Raw...)
-			continue
-		}
-		if !changed {
-			changed = true
-			// Grow once to roughly the input's size.
-			out = append(make([]byte, 0, len(c.Data)+len(c.Data)/8), out...)
-		}
-		out = ev.AppendMsgpack(out)
-	}
-	if err := it.Err(); err != nil {
-		return nil, err
-	}
-	if !changed {
-		return []*chunk.Chunk{c}, nil
-	}
-	return []*chunk.Chunk{{Tag: c.Tag, Type: c.Type, Records: n, Data: out, Source: c.Source}}, nil
 }
