@@ -13,6 +13,7 @@ import (
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/rewritetag"
+	"github.com/floe-io/floe/internal/plugins/filter/throttle"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	execin "github.com/floe-io/floe/internal/plugins/input/exec"
@@ -54,6 +55,7 @@ func Registry() *plugin.Registry {
 		luafilter.Spec(),
 		rewritetag.Spec(),
 		expect.Spec(),
+		throttle.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
