@@ -14,6 +14,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/rewritetag"
 	"github.com/floe-io/floe/internal/plugins/filter/throttle"
+	"github.com/floe-io/floe/internal/plugins/filter/typeconverter"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	execin "github.com/floe-io/floe/internal/plugins/input/exec"
@@ -56,6 +57,7 @@ func Registry() *plugin.Registry {
 		rewritetag.Spec(),
 		expect.Spec(),
 		throttle.Spec(),
+		typeconverter.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
