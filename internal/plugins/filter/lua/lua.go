@@ -133,7 +133,7 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Filter
 	if code != "" {
 		if err := L.DoString(code); err != nil {
 			L.Close()
-			return nil, p.Errorf("code", "cannot load Lua code: %v", err)
+			return nil, p.Errorf("code", "cannot load Lua code: %s", strings.TrimSpace(err.Error()))
 		}
 	} else {
 		path := script
@@ -145,7 +145,7 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Filter
 		}
 		if err := L.DoFile(path); err != nil {
 			L.Close()
-			return nil, p.Errorf("script", "cannot load Lua script %s: %v", path, err)
+			return nil, p.Errorf("script", "cannot load Lua script %s: %s", path, strings.TrimSpace(err.Error()))
 		}
 	}
 	fn, ok := L.GetGlobal(call).(*glua.LFunction)
