@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,6 +125,92 @@ func TestRewriteTagReroutesToSecondOutput(t *testing.T) {
 			t.Errorf("%s:\n%s\nwant\n%s", k, got[k], v)
 		}
 	}
+	if err := p.stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Java stack trace appended to a tailed file in three pieces, seconds
+// apart (three chunks), comes out of the multiline filter as one record; a
+// trace nobody continues is released after flush_ms; a Lua filter after it
+// sees the joined record.
+func TestMultilineFilterJoinsTraceAcrossChunks(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "app.log")
+	out := filepath.Join(dir, "out")
+	writeFile(t, logf, "")
+	cfg := filepath.Join(dir, "floe.conf")
+	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    Flush      0.2
+    Log_Level  info
+
+[INPUT]
+    Name              tail
+    Path              %s
+    Tag               app
+    Read_From_Head    on
+    Refresh_Interval  1
+
+[FILTER]
+    Name                   multiline
+    Match                  app
+    multiline.key_content  log
+    multiline.parser       java,python
+    flush_ms               1500
+
+[FILTER]
+    Name   lua
+    Match  app
+    call   lines
+    code   function lines(tag, ts, r) local _, n = string.gsub(r["log"], "\n", "") r["lines"] = n return 1, ts, r end
+
+[OUTPUT]
+    Name    file
+    Match   app
+    Path    %s
+    Format  plain
+    Mkdir   on
+`, logf, out))
+	p := startFloe(t, "floe", nil, "-c", cfg, "--storage-path", filepath.Join(dir, "storage"))
+	trace := []string{
+		`Dec 14 06:41:08 Exception in thread "main" java.lang.RuntimeException: Something has gone wrong, aborting!`,
+		`    at com.myproject.module.MyProject.badMethod(MyProject.java:22)`,
+		`    at com.myproject.module.MyProject.oneMoreMethod(MyProject.java:18)`,
+		`    at com.myproject.module.MyProject.anotherMethod(MyProject.java:14)`,
+		`    at com.myproject.module.MyProject.someMethod(MyProject.java:10)`,
+		`    at com.myproject.module.MyProject.main(MyProject.java:6)`,
+	}
+	appendLines := func(lines ...string) {
+		f, err := os.OpenFile(logf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() string {
+		b, _ := os.ReadFile(filepath.Join(out, "app"))
+		return string(b)
+	}
+	appendLines("single line...", trace[0], trace[1])
+	time.Sleep(700 * time.Millisecond)
+	appendLines(trace[2], trace[3])
+	time.Sleep(700 * time.Millisecond)
+	appendLines(trace[4], trace[5], "another line...")
+	joined, _ := json.Marshal(strings.Join(trace, "\n") + "\n")
+	want := `{"log":"single line...","lines":0}` + "\n" +
+		`{"log":` + string(joined) + `,"lines":6}` + "\n" +
+		`{"log":"another line...","lines":0}` + "\n"
+	eventually(t, 40*time.Second, "the joined trace", func() (bool, string) {
+		return read() == want, read()
+	})
+	// An open trace with no next line is released after flush_ms.
+	appendLines(trace[0], trace[1])
+	eventually(t, 40*time.Second, "the released trace", func() (bool, string) {
+		return strings.Count(read(), "\n") == 4, read()
+	})
 	if err := p.stop(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
