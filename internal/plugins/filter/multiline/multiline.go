@@ -14,9 +14,12 @@
 // without one, and the filter stage then passes it on through the filters
 // after this one (Fluent Bit re-emits it through an emitter input instead).
 // Held lines are in memory only: a crash loses them, as in Fluent Bit.
-// With several filter replicas, the chunks of one tag may go to different
-// replicas and a trace split across chunks would be joined only in part;
-// set [SERVICE] ordering per_tag, which keeps each tag on one replica.
+// Chunks are fed in the order the filter stage hands them over. Without
+// [SERVICE] ordering per_tag, a process's filter.workers (2) may take two
+// chunks of a tag at once, and several filter replicas split a tag's
+// chunks between them, so a trace cut across chunks may be joined only in
+// part; ordering per_tag keeps each tag's chunks in order on one replica
+// and is the setting to use with this filter.
 //
 // buffer off: lines are joined within each chunk only, and whatever is
 // open at the end of a chunk is passed on at once.
