@@ -13,6 +13,9 @@
 //     does not exist expands to nothing;
 //   - KEEP (true/false) keeps the original record in its stream as well.
 //
+// A record whose new tag is empty or equal to its tag stays where it is,
+// once (Fluent Bit would re-emit it under the same tag, into a loop).
+//
 // Rules are tried in order and the first that matches decides. A matched
 // record is re-emitted byte for byte (time and metadata included).
 //
@@ -321,8 +324,9 @@ func (f *Filter) FilterChunk(_ context.Context, c *chunk.Chunk) ([]*chunk.Chunk,
 			continue
 		}
 		t := newTag(r, c.Tag, raw.Body, groups)
-		if t == "" {
-			// An empty tag cannot be routed: the record stays where it is.
+		if t == "" || t == c.Tag {
+			// An empty tag cannot be routed, and the same tag would only
+			// bring the record back here: it stays where it is, once.
 			kept = append(kept, raw.Raw...)
 			keptN++
 			continue

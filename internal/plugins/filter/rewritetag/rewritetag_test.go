@@ -94,6 +94,13 @@ func TestRules(t *testing.T) {
 			want:  []string{`a.b(,0): {"k":"x"}`},
 		},
 		{
+			name:  "the same tag leaves the record in place once",
+			tag:   "app.web",
+			rules: []string{`rule $k ^x$ $TAG true`},
+			in:    []any{kv("k", "x")},
+			want:  []string{`app.web(,0): {"k":"x"}`},
+		},
+		{
 			name:  "numbers in the new tag",
 			tag:   "app",
 			rules: []string{`rule $msg . code.$status.$ok false`},
