@@ -26,6 +26,7 @@ const (
 	HeaderReason  = "Floe-Reason" // why a chunk was set aside (dead letters)
 	HeaderStage   = "Floe-Stage"  // which stage set it aside
 	HeaderSource  = "Floe-Source" // input instance that produced the events ("dummy.0")
+	HeaderEmits   = "Floe-Emits"  // times filters re-emitted the events under a new tag
 )
 
 // Chunk is one unit of work. Data is byte for byte what Fluent Bit hands an output plugin.
@@ -36,6 +37,9 @@ type Chunk struct {
 	Records int
 	Data    []byte
 	Source  string // input instance name, for Vivo's source_name
+	// Emits counts how many times filters (rewrite_tag) re-emitted these
+	// events under a new tag: the filter stage's loop guard.
+	Emits int
 }
 
 // Signal returns the chunk's type, defaulting to logs.
@@ -71,6 +75,9 @@ func ToMsg(subject string, c *Chunk) *nats.Msg {
 	if c.Source != "" {
 		m.Header.Set(HeaderSource, c.Source)
 	}
+	if c.Emits > 0 {
+		m.Header.Set(HeaderEmits, strconv.Itoa(c.Emits))
+	}
 	return m
 }
 
@@ -86,6 +93,7 @@ func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) *Chun
 		c.Records, _ = strconv.Atoi(h.Get(HeaderRecords))
 		c.ID = h.Get(HeaderMsgID)
 		c.Source = h.Get(HeaderSource)
+		c.Emits, _ = strconv.Atoi(h.Get(HeaderEmits))
 	}
 	if c.Tag == "" && (h == nil || h.Values(HeaderTag) == nil) && tagFromSubject != nil {
 		c.Tag = tagFromSubject()

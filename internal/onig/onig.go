@@ -36,6 +36,15 @@ func (r *Regex) MatchString(s string) bool {
 	return r.single.MatchString(s)
 }
 
+// FindSubmatch returns the leftmost match in b and its groups (nil for a
+// group that took no part), or nil when there is none.
+func (r *Regex) FindSubmatch(b []byte) [][]byte {
+	if r.single != r.multi && bytes.IndexByte(b, '\n') >= 0 {
+		return r.multi.FindSubmatch(b)
+	}
+	return r.single.FindSubmatch(b)
+}
+
 // String returns the Go expression used for subjects with newlines.
 func (r *Regex) String() string { return r.multi.String() }
 

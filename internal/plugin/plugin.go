@@ -122,6 +122,25 @@ type Filter interface {
 	FilterChunk(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error)
 }
 
+// PendingFlusher is implemented by filters that hold records across chunks
+// (multiline joins a stack trace split over several chunks). The filter
+// stage calls FlushPending periodically with all=false, and with all=true
+// when it stops; the chunks returned continue through the filters after
+// this one, as the records of FilterChunk do. Held records live in memory
+// only: a crash loses them, as in Fluent Bit.
+type PendingFlusher interface {
+	FlushPending(ctx context.Context, now time.Time, all bool) []*chunk.Chunk
+}
+
+// Emitter is implemented by filters that re-route records under new tags
+// (rewrite_tag). A chunk a filter returns with a tag other than the one it
+// was given re-enters the filter stage under that tag, as the records of
+// Fluent Bit's emitter input do, with Source set to EmitterName(); chunks
+// from a filter's own emitter pass that filter untouched.
+type Emitter interface {
+	EmitterName() string
+}
+
 // Output delivers chunks to a sink. Flush returns nil for OK, an error made
 // with Permanent for ERROR, and any other error for RETRY.
 type Output interface {
@@ -222,6 +241,44 @@ func ApplyRecords(c *chunk.Chunk, f RecordFunc) ([]*chunk.Chunk, error) {
 	}
 	if n == 0 {
 		return nil, nil
+	}
+	return []*chunk.Chunk{{Tag: c.Tag, Type: c.Type, Records: n, Data: out, Source: c.Source}}, nil
+}
+
+// EditRecords runs edit over each record of c; records it reports unchanged
+// are copied byte for byte, and c itself is returned when none changed.
+func EditRecords(c *chunk.Chunk, edit func(ev *event.Event) (changed bool)) ([]*chunk.Chunk, error) {
+	var out []byte
+	it := event.NewIter(c.Data)
+	changed := false
+	n := 0
+	for it.Next() {
+		raw := it.Event()
+		if raw.Kind() != event.KindRecord {
+			out = append(out, raw.Raw...)
+			continue
+		}
+		n++
+		ev, err := raw.Decode()
+		if err != nil {
+			return nil, err
+		}
+		if !edit(&ev) {
+			out = append(out, raw.Raw...)
+			continue
+		}
+		if !changed {
+			changed = true
+			// Grow once to roughly the input's size.
+			out = append(make([]byte, 0, len(c.Data)+len(c.Data)/8), out...)
+		}
+		out = ev.AppendMsgpack(out)
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	if !changed {
+		return []*chunk.Chunk{c}, nil
 	}
 	return []*chunk.Chunk{{Tag: c.Tag, Type: c.Type, Records: n, Data: out, Source: c.Source}}, nil
 }

@@ -16,11 +16,15 @@ package filter
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -51,11 +55,13 @@ type Config struct {
 
 // Service is the filter stage.
 type Service struct {
-	cfg   Config
-	js    jetstream.JetStream
-	pub   *jsx.Publisher
-	drops []filterDrops // parallel to cfg.Filters
-	notes sync.Pool     // *telemetry.DropNotes
+	cfg      Config
+	js       jetstream.JetStream
+	pub      *jsx.Publisher
+	drops    []filterDrops // parallel to cfg.Filters
+	notes    sync.Pool     // *telemetry.DropNotes
+	token    string        // this process's part of the ids of flushed chunks
+	flushSeq atomic.Uint64
 }
 
 // filterDrops are one filter's drop sites.
@@ -88,7 +94,9 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	}
 	pub := jsx.NewPublisher(js)
 	pub.OnDuplicate = func() { cfg.Metrics.Duplicates.Add(1) }
-	s := &Service{cfg: cfg, js: js, pub: pub}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	s := &Service{cfg: cfg, js: js, pub: pub, token: hex.EncodeToString(tok[:])}
 	s.notes.New = func() any { return new(telemetry.DropNotes) }
 	for _, f := range cfg.Filters {
 		log := cfg.Logger.With("filter", f.Name)
@@ -107,6 +115,15 @@ func (s *Service) Run(ctx, work context.Context) error {
 			d.filtered.Flush()
 			d.failed.Flush()
 		}
+	}()
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); s.flushLoop(ctx) }()
+	defer func() {
+		<-loopDone
+		// Consumption has stopped: pass on what filters still hold.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(work), 10*time.Second)
+		defer cancel()
+		s.flushPending(fctx, time.Now(), true)
 	}()
 	return jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
 		Stream:     jsx.StreamIn,
@@ -141,7 +158,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	}
 	s.cfg.Metrics.ChunksIn.Add(1)
 	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
-	out, err := s.Apply(ctx, c)
+	out, again, err := s.Apply(ctx, c)
 	if err != nil {
 		var de *event.DecodeError
 		if errors.As(err, &de) {
@@ -149,7 +166,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		}
 		return err
 	}
-	items := make([]jsx.Pending, len(out))
+	items := make([]jsx.Pending, 0, len(out)+len(again))
 	for i, oc := range out {
 		// Derived from the input's id, so a redelivered chunk republishes
 		// with the same ids and the server drops the copies.
@@ -157,7 +174,11 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		if oc.Source == "" {
 			oc.Source = c.Source
 		}
-		items[i] = jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc}
+		items = append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc})
+	}
+	for i, oc := range again {
+		oc.ID = c.ID + ".e" + strconv.Itoa(i)
+		items = append(items, jsx.Pending{Subject: jsx.InSubject(oc.Tag), Chunk: oc})
 	}
 	if err := s.pub.PublishAll(ctx, items); err != nil {
 		return fmt.Errorf("publish filtered chunk of %s: %w", c.Tag, err)
@@ -166,19 +187,116 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
+// flushers lists the filters that hold records across chunks.
+func (s *Service) flushers() []int {
+	var out []int
+	for i, f := range s.cfg.Filters {
+		if _, ok := f.Filter.(plugin.PendingFlusher); ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// flushLoop asks the filters that hold records for those due, until ctx ends.
+func (s *Service) flushLoop(ctx context.Context) {
+	fl := s.flushers()
+	if len(fl) == 0 {
+		return
+	}
+	every := 500 * time.Millisecond
+	for _, i := range fl {
+		if iv, ok := s.cfg.Filters[i].Filter.(interface{ FlushInterval() time.Duration }); ok {
+			every = min(every, max(iv.FlushInterval(), 20*time.Millisecond))
+		}
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.flushPending(ctx, now, false)
+		}
+	}
+}
+
+// flushPending runs what filters release (all of it when all is set)
+// through the filters after them and publishes the result. Each chunk gets
+// an id of its own: it derives from no input chunk.
+func (s *Service) flushPending(ctx context.Context, now time.Time, all bool) {
+	for _, i := range s.flushers() {
+		f := &s.cfg.Filters[i]
+		held := f.Filter.(plugin.PendingFlusher).FlushPending(ctx, now, all)
+		if len(held) == 0 {
+			continue
+		}
+		n := 0
+		for _, c := range held {
+			n += c.Records
+		}
+		if f.Metrics != nil {
+			// Fluent Bit counts these as its emitter's records; they were
+			// counted as dropped when the filter held them.
+			f.Metrics.AddRecords.Add(uint64(n))
+		}
+		out, again, err := s.applyFrom(ctx, held, i+1)
+		if err == nil {
+			var items []jsx.Pending
+			id := func() string { return "flush:" + s.token + ":" + strconv.FormatUint(s.flushSeq.Add(1), 10) }
+			for _, oc := range out {
+				oc.ID = id()
+				items = append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc})
+			}
+			for _, oc := range again {
+				oc.ID = id()
+				items = append(items, jsx.Pending{Subject: jsx.InSubject(oc.Tag), Chunk: oc})
+			}
+			err = s.pub.PublishAll(ctx, items)
+		}
+		if err != nil {
+			s.cfg.Logger.Error("records held by a filter are lost", "filter", f.Name, "records", n, "error", err)
+			s.drops[i].failed.Drop(n, "tag", held[0].Tag)
+		}
+	}
+}
+
+// MaxEmits bounds how many times records may be re-emitted under a new tag
+// (rewrite_tag filters bouncing records between each other); beyond it they
+// are dropped and counted as filter errors.
+const MaxEmits = 8
+
 // Apply runs the chain over one chunk. A chunk no filter matches is returned
-// as is, without being decoded.
-func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
+// as is, without being decoded. again holds the chunks filters re-emitted
+// under new tags (rewrite_tag): they re-enter the filter stage through
+// FLOE_IN, where they pass every filter their new tag matches except the
+// one whose emitter they come from.
+func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) (out, again []*chunk.Chunk, err error) {
+	return s.applyFrom(ctx, []*chunk.Chunk{c}, 0)
+}
+
+// emitterName is the source of the chunks filter f re-emits.
+func emitterName(f *Filter) string {
+	if e, ok := f.Filter.(plugin.Emitter); ok {
+		return e.EmitterName()
+	}
+	return "emitter_for_" + f.Name
+}
+
+// applyFrom runs the filters from index first on over chunks.
+func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) (_, again []*chunk.Chunk, _ error) {
 	notes := s.notes.Get().(*telemetry.DropNotes)
 	defer s.notes.Put(notes)
 	nctx := telemetry.WithDropNotes(ctx, notes)
-	cur := []*chunk.Chunk{c}
-	for i := range s.cfg.Filters {
+	for i := first; i < len(s.cfg.Filters); i++ {
 		f := &s.cfg.Filters[i]
 		var next []*chunk.Chunk
 		for _, in := range cur {
-			// Filters process logs; metrics and traces (OTLP) pass through.
-			if in.Signal() != chunk.Logs || !f.Matcher.Match(in.Tag) {
+			// Filters process logs; metrics and traces (OTLP) pass through,
+			// and so do the records a filter's own emitter re-emitted.
+			if in.Signal() != chunk.Logs || !f.Matcher.Match(in.Tag) ||
+				(in.Emits > 0 && in.Source == emitterName(f)) {
 				next = append(next, in)
 				continue
 			}
@@ -188,25 +306,57 @@ func (s *Service) Apply(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, er
 				if f.Metrics != nil {
 					f.Metrics.Errors.Add(1)
 				}
-				return nil, &filterError{name: f.Name, tag: in.Tag, err: err}
+				return nil, nil, &filterError{name: f.Name, tag: in.Tag, err: err}
 			}
-			inRecords, outRecords := count(in, res)
+			// A chunk under another tag leaves the chain here and starts
+			// over under its new tag.
+			kept := res[:0:0]
+			emitted := 0
+			for _, oc := range res {
+				if oc.Tag == in.Tag {
+					// Chunks a filter rebuilt keep the provenance the loop
+					// guard and the emitter rule need.
+					if oc != in {
+						oc.Emits = max(oc.Emits, in.Emits)
+						if oc.Source == "" {
+							oc.Source = in.Source
+						}
+					}
+					kept = append(kept, oc)
+					continue
+				}
+				emitted += oc.Records
+				oc.Source = emitterName(f)
+				oc.Emits = in.Emits + 1
+				if oc.Emits > MaxEmits {
+					s.cfg.Logger.Warn("records re-emitted too many times under new tags are dropped; do rewrite_tag rules send them back and forth?",
+						"filter", f.Name, "tag", oc.Tag, "records", oc.Records, "emits", oc.Emits)
+					if i < len(s.drops) {
+						s.drops[i].failed.Drop(oc.Records, "tag", oc.Tag)
+					}
+					continue
+				}
+				again = append(again, oc)
+			}
+			inRecords, outRecords := count(in, kept)
 			if f.Metrics != nil {
-				account(f.Metrics, in, res, inRecords, outRecords)
+				// As Fluent Bit: records that leave under a new tag are the
+				// filter's drop_records, and its emitter's records.
+				account(f.Metrics, in, kept, inRecords, outRecords)
 			}
-			if dropped := inRecords - outRecords; dropped > 0 && i < len(s.drops) {
+			if dropped := inRecords - outRecords - emitted; dropped > 0 && i < len(s.drops) {
 				failed := min(notes.Take(telemetry.DropFilterError), dropped)
 				s.drops[i].failed.Drop(failed, "tag", in.Tag)
 				s.drops[i].filtered.Drop(dropped-failed, "tag", in.Tag)
 			}
-			next = append(next, res...)
+			next = append(next, kept...)
 		}
 		cur = next
 		if len(cur) == 0 {
 			break
 		}
 	}
-	return cur, nil
+	return cur, again, nil
 }
 
 // count is the records a filter was given and gave back.

@@ -5,10 +5,17 @@ package all
 import (
 	"github.com/floe-io/floe/internal/goplugin"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/filter/expect"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
+	luafilter "github.com/floe-io/floe/internal/plugins/filter/lua"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
+	multilinefilter "github.com/floe-io/floe/internal/plugins/filter/multiline"
+	"github.com/floe-io/floe/internal/plugins/filter/nest"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
+	"github.com/floe-io/floe/internal/plugins/filter/rewritetag"
+	"github.com/floe-io/floe/internal/plugins/filter/throttle"
+	"github.com/floe-io/floe/internal/plugins/filter/typeconverter"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
 	"github.com/floe-io/floe/internal/plugins/input/dummy"
 	execin "github.com/floe-io/floe/internal/plugins/input/exec"
@@ -53,6 +60,13 @@ func Registry() *plugin.Registry {
 		opentelemetry.Spec(),
 		grep.Spec(),
 		modify.Spec(),
+		nest.Spec(),
+		multilinefilter.Spec(),
+		luafilter.Spec(),
+		rewritetag.Spec(),
+		expect.Spec(),
+		throttle.Spec(),
+		typeconverter.Spec(),
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
