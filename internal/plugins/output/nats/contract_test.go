@@ -30,7 +30,7 @@ type jsSink struct {
 
 const sinkStream = "SINK"
 
-func newJSSink(t *testing.T, extra ...string) *jsSink {
+func newJSSink(t testing.TB, extra ...string) *jsSink {
 	s := &jsSink{srv: natstest.Run(t), extra: extra}
 	s.nc, s.js = s.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
