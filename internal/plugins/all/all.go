@@ -23,6 +23,8 @@ import (
 	"github.com/floe-io/floe/internal/plugins/output/counter"
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
+	"github.com/floe-io/floe/internal/plugins/output/kafka"
+	natsout "github.com/floe-io/floe/internal/plugins/output/nats"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
@@ -50,6 +52,8 @@ func Registry() *plugin.Registry {
 		stdout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
+		natsout.Spec(),
+		kafka.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),

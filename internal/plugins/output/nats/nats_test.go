@@ -198,7 +198,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-
 func BenchmarkFlush(b *testing.B) {
 	for _, mode := range [][]string{{"format json_lines"}, {"format msgpack"}, {"format json_lines", "message_per_record on"}} {
 		b.Run(strings.Join(mode, ","), func(b *testing.B) {
