@@ -25,6 +25,7 @@ import (
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/kafka"
 	natsout "github.com/floe-io/floe/internal/plugins/output/nats"
+	s3out "github.com/floe-io/floe/internal/plugins/output/s3"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
@@ -54,6 +55,7 @@ func Registry() *plugin.Registry {
 		httpout.Spec(),
 		natsout.Spec(),
 		kafka.Spec(),
+		s3out.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
