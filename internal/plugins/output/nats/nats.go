@@ -147,6 +147,9 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
+		// No publishing into a buffer while disconnected: such messages
+		// would reach the server after the flush answered RETRY.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				o.log.Warn("nats output disconnected", "url", url, "error", err)
