@@ -78,7 +78,7 @@ func (s *kfakeSink) Config() []string {
 // Records consumes the topic from the start until it is quiet.
 func (s *kfakeSink) Records(t testing.TB) []*kgo.Record {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cluster().ListenAddrs()...), kgo.ConsumeTopics(sinkTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatalf("consumer: %v", err)
 	}
@@ -157,4 +157,8 @@ func (s *kfakeSink) Restart(t testing.TB) {
 
 func TestContract(t *testing.T) {
 	outputtest.Run(t, Spec(), func(t *testing.T) outputtest.Sink { return newKfakeSink(t) }, outputtest.Options{})
+}
+
+func TestContractTransactional(t *testing.T) {
+	outputtest.Run(t, Spec(), func(t *testing.T) outputtest.Sink { return newKfakeSink(t, "transactional_id floe-contract") }, outputtest.Options{})
 }

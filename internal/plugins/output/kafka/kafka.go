@@ -12,11 +12,20 @@
 //
 // Delivery: the producer is idempotent (franz-go's default, kept on), so the
 // broker drops the copies its own retries create, within one producer
-// session. That does not cover a chunk redelivered to a new producer after
-// the output stage died between the broker's ack and Floe's: Kafka has no
-// per-record dedup across producer ids, so such a chunk can be written
-// twice. Consumers that need exactly once deduplicate on the floe-id header,
-// which is the same for both copies.
+// session. That does not cover a chunk Floe retries or redelivers: when one
+// partition refuses a chunk after another took its share, the RETRY writes
+// that share again; and a chunk redelivered after the output stage died
+// between the broker's ack and Floe's is written again by a new producer
+// (Kafka has no per-record dedup across producer ids).
+//
+// With transactional_id set (unique per output process: two processes with
+// one id fence each other), every chunk is one Kafka transaction, aborted
+// when any part fails, so read_committed consumers never see a chunk's part
+// twice from a RETRY, nor a part of a chunk whose producer was killed
+// mid-chunk (the next producer with the id aborts it). A chunk redelivered
+// after its commit is still committed twice. Consumers that need exactly
+// once across that too deduplicate on the floe-id header, the same in both
+// copies.
 //
 // Answers: a record the broker will never accept (too large, invalid, a topic
 // name Kafka refuses) is ERROR; anything else not written within timeout is
@@ -32,6 +41,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"strings"
 	"time"
 
@@ -68,6 +78,7 @@ func Spec() *plugin.Spec {
 			{Name: "timestamp_format", Default: "double", Enum: format.DateFormatValues, Desc: "format of the record time"},
 			{Name: "compression", Default: "none", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"}, Desc: "batch compression"},
 			{Name: "timeout", Type: plugin.Seconds, Default: "30s", Desc: "how long a chunk may take to be acknowledged before RETRY"},
+			{Name: "transactional_id", Desc: "Floe: write each chunk in one Kafka transaction under this id (unique per output process)"},
 			{Name: "client_id", Default: "floe", Desc: "Kafka client id"},
 			{Name: "queue_full_retries", Type: plugin.Int, Default: "10", Desc: "accepted for compatibility; franz-go blocks instead of failing on a full queue"},
 			{Name: "rdkafka.compression.codec", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"}, Desc: "same as compression"},
@@ -97,6 +108,8 @@ type Output struct {
 	tsKey      string
 	dateFormat format.DateFormat
 	timeout    time.Duration
+	txn        bool
+	txnMu      sync.Mutex // one transaction at a time per producer
 }
 
 // New builds a kafka output; brokers are reached lazily, so a cluster that is
@@ -168,6 +181,10 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 		kgo.RecordDeliveryTimeout(o.timeout),
 		kgo.WithLogger(slogLogger{o.log}),
 	}
+	if id := strings.TrimSpace(p.String("transactional_id")); id != "" {
+		o.txn = true
+		opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(o.timeout+10*time.Second))
+	}
 	proto := strings.ToLower(p.String("rdkafka.security.protocol"))
 	tc, err := sinkutil.TLSConfig(p)
 	if err != nil {
@@ -216,6 +233,46 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout+5*time.Second)
 	defer cancel()
+	if o.txn {
+		return o.flushTxn(ctx, recs)
+	}
+	return o.produce(ctx, recs)
+}
+
+// flushTxn writes recs in one transaction: a chunk that fails on one
+// partition after others took their records is aborted as a whole, so
+// read_committed consumers never see the part that the retry writes again.
+func (o *Output) flushTxn(ctx context.Context, recs []*kgo.Record) error {
+	o.txnMu.Lock()
+	defer o.txnMu.Unlock()
+	if err := o.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("kafka begin transaction: %w", err)
+	}
+	if err := o.produce(ctx, recs); err != nil {
+		// Abort under a fresh deadline: an abort cut short leaves the
+		// producer unusable for the next chunk.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout+5*time.Second)
+		defer cancel()
+		if aerr := o.cl.AbortBufferedRecords(actx); aerr != nil {
+			o.log.Warn("kafka: abort buffered records", "error", aerr)
+		}
+		if aerr := o.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
+			o.log.Warn("kafka: abort transaction", "error", aerr)
+		}
+		return err
+	}
+	if err := o.cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryCommit); err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout+5*time.Second)
+		defer cancel()
+		if aerr := o.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
+			o.log.Warn("kafka: abort transaction after a failed commit", "error", aerr)
+		}
+		return fmt.Errorf("kafka commit transaction: %w", err)
+	}
+	return nil
+}
+
+func (o *Output) produce(ctx context.Context, recs []*kgo.Record) error {
 	var first error
 	for _, r := range o.cl.ProduceSync(ctx, recs...) {
 		if r.Err != nil && (first == nil || permanent(r.Err)) {
