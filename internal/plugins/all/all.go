@@ -25,8 +25,8 @@ import (
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/kafka"
 	natsout "github.com/floe-io/floe/internal/plugins/output/nats"
-	s3out "github.com/floe-io/floe/internal/plugins/output/s3"
 	"github.com/floe-io/floe/internal/plugins/output/null"
+	s3out "github.com/floe-io/floe/internal/plugins/output/s3"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	"github.com/floe-io/floe/internal/plugins/output/vivo"
 )
