@@ -34,9 +34,12 @@ import (
 	"github.com/floe-io/floe/internal/plugins/output/file"
 	forwardout "github.com/floe-io/floe/internal/plugins/output/forward"
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
+	"github.com/floe-io/floe/internal/plugins/output/kafka"
 	"github.com/floe-io/floe/internal/plugins/output/loki"
+	natsout "github.com/floe-io/floe/internal/plugins/output/nats"
 	"github.com/floe-io/floe/internal/plugins/output/null"
 	"github.com/floe-io/floe/internal/plugins/output/prometheus"
+	s3out "github.com/floe-io/floe/internal/plugins/output/s3"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	syslogout "github.com/floe-io/floe/internal/plugins/output/syslog"
 	tcpout "github.com/floe-io/floe/internal/plugins/output/tcp"
@@ -76,6 +79,9 @@ func Registry() *plugin.Registry {
 		forwardout.Spec(),
 		tcpout.Spec(),
 		syslogout.Spec(),
+		natsout.Spec(),
+		kafka.Spec(),
+		s3out.Spec(),
 		null.Spec(),
 		counter.Spec(),
 		vivo.Spec(),
