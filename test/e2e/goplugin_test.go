@@ -313,12 +313,23 @@ func TestGoPluginErrorGoesToDeadLetters(t *testing.T) {
     Mode   error
     Out    %s
 `, filepath.Join(dir, "out.jsonl")))
-	p := startFloe(t, "floe", nil, "-c", cfg)
+	p := startFloe(t, "floe", nil, "-c", cfg, "--http-port", "0")
 	p.waitLog(`forward input listening`, 120*time.Second)
+	m := p.waitLog(`http server listening.*addr=(\S+)`, 30*time.Second)
 	const n = 300
 	sendSeqs(t, addr, "app.bad", 0, n, 100, 0)
+	// The dead-letter stream is read with `floe dlq`, which opens the store
+	// itself: only once Floe has set every record aside and stopped, since
+	// one store has one owner.
+	eventually(t, 2*time.Minute, "every record counted as a dead letter", func() (bool, string) {
+		got := metricAt(metricsJSON(t, m[1]), "floe", "dropped", "output", "broken", "dead_letter")
+		return got == n, fmt.Sprint(got)
+	})
+	if err := p.stop(30 * time.Second); err != nil {
+		t.Fatalf("stop floe: %v", err)
+	}
 	rows := regexp.MustCompile(`(?m)^(\d+)\s+\S+\s+broken\s+app\.bad\s+(\d+)\s+.*FLB_ERROR`)
-	eventually(t, 2*time.Minute, "dead letters of every record", func() (bool, string) {
+	eventually(t, 30*time.Second, "dead letters of every record", func() (bool, string) {
 		list := startFloe(t, "dlq list", nil, "dlq", "list", "-c", cfg)
 		if err := list.wait(30 * time.Second); err != nil {
 			return false, err.Error()
