@@ -64,7 +64,9 @@ func frames(t *testing.T, out []byte) []string {
 	return lines
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func chunkOf(bodies ...event.Map) []byte {
 	var data []byte
