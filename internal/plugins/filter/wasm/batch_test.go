@@ -116,6 +116,7 @@ func TestBatchRedactParseAdd(t *testing.T) {
 			[]string{`{"s":"x","b":2,"a":{"c":1.5}}`, `{"log":"[1]","parse_error":"not a JSON object"}`, `{"log":"{bad","parse_error":"json at byte offset 1: expected object key"}`}},
 		{"add_field", []string{`{"a":1}`, `{}`}, []string{`{"a":1,"platform":"wasm"}`, `{"platform":"wasm"}`}},
 		{"passthrough", []string{`{"a":"\u0000bin"}`}, []string{`{"a":"\u0000bin"}`}},
+		{"raw_passthrough", []string{`{"a":1}`, `{"b":2}`}, []string{`{"a":1}`, `{"b":2}`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.guest, func(t *testing.T) {

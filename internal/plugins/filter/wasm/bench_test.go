@@ -156,7 +156,7 @@ func warm(b *testing.B, dir, path, fn string) {
 // (passthrough; add "platform":"wasm") in msgpack mode.
 func BenchmarkBatchABI(b *testing.B) {
 	for _, d := range deadlines {
-		for _, g := range []string{"passthrough", "add_field"} {
+		for _, g := range []string{"passthrough", "add_field", "raw_passthrough"} {
 			b.Run(d.name+"/batch_"+g, func(b *testing.B) {
 				f, _ := newFilter(b, Options{Runtime: testRuntime(b)}, "wasm_path", example(b, g), "wasm_timeout", d.timeout)
 				benchChunks(b, f)

@@ -50,6 +50,11 @@
 //     forever; modules that keep state across records see it reset then.
 //   - Instances are pooled, one per concurrent chunk (Options.PoolSize,
 //     default 2, created on demand); each is used by one goroutine at a time.
+//   - abi (auto|fluentbit|batch, default auto): a module exporting
+//     floe_filter_batch is run on Floe's batch ABI (docs/wasm-abi.md,
+//     batch.go): one call per chunk, 0..N events out per record, with
+//     metadata and new tags; function_name and event_format then do not
+//     apply. Guests in Go: pkg/wasmsdk.
 //   - Metrics per filter: floe → wasm → <name> in /api/v1/metrics and
 //     floe_wasm_*_total{name} in Prometheus (calls, records in/out, drops,
 //     traps, timeouts, recycles, errors, call latency, memory pages).
