@@ -54,6 +54,7 @@ type Event struct {
 	Time Time
 
 	orig     Time
+	off      int    // offset of raw in the input chunk
 	raw      []byte // the record's encoding while unchanged
 	metaRaw  []byte
 	bodyRaw  []byte
@@ -79,7 +80,7 @@ func (e *Event) reset(r *event.RawEvent) {
 	if e.touched {
 		*e = Event{}
 	}
-	e.Time, e.orig, e.raw, e.metaRaw, e.bodyRaw = r.Time, r.Time, r.Raw, r.Meta, r.Body
+	e.Time, e.orig, e.off, e.raw, e.metaRaw, e.bodyRaw = r.Time, r.Time, r.Offset, r.Raw, r.Meta, r.Body
 }
 
 func decodeMap(b []byte) (Map, error) {
@@ -282,6 +283,11 @@ type Output struct {
 	cur   string // tag of the open frame
 	lenAt int    // offset of the open frame's data length
 	err   error
+	// Untouched records emitted in input order to the open frame's tag are
+	// copied as one run of the input chunk, data[runStart:runEnd], when the
+	// run ends: a passthrough is one copy, not one per record.
+	data             []byte
+	runStart, runEnd int
 }
 
 // Tag is the input chunk's tag.
@@ -294,11 +300,28 @@ func (o *Output) Emit(ev *Event) { o.EmitTag(o.tag, ev) }
 // EmitTag emits ev with another tag: the host puts it in a chunk of that
 // tag, routed by its own Match rules.
 func (o *Output) EmitTag(tag string, ev *Event) {
+	if ev.raw != nil && !ev.touched && ev.Time == ev.orig && o.open && o.cur == tag {
+		if o.runEnd == ev.off && o.runEnd > o.runStart {
+			o.runEnd += len(ev.raw)
+			return
+		}
+		o.flushRun()
+		o.runStart, o.runEnd = ev.off, ev.off+len(ev.raw)
+		return
+	}
 	if ev.decodeEr != nil && o.err == nil {
 		o.err = ev.decodeEr
 	}
 	o.frame(tag)
+	o.flushRun()
 	o.buf = ev.appendTo(o.buf)
+}
+
+func (o *Output) flushRun() {
+	if o.runEnd > o.runStart {
+		o.buf = append(o.buf, o.data[o.runStart:o.runEnd]...)
+	}
+	o.runStart, o.runEnd = 0, 0
 }
 
 func (o *Output) frame(tag string) {
@@ -316,6 +339,7 @@ func (o *Output) frame(tag string) {
 
 func (o *Output) close() {
 	if o.open {
+		o.flushRun()
 		binary.LittleEndian.PutUint32(o.buf[o.lenAt:], uint32(len(o.buf)-o.lenAt-4))
 		o.open = false
 	}
@@ -344,7 +368,7 @@ func Run(tag string, data []byte) []byte { return ProcessChunk(handler, tag, dat
 // through with the input's tag. The result is valid until the next call.
 func ProcessChunk(h Handler, tag string, data []byte) []byte {
 	o := &scratch
-	*o = Output{tag: tag, buf: o.buf[:0]}
+	*o = Output{tag: tag, buf: o.buf[:0], data: data}
 	if h == nil {
 		return errorFrame(o.buf, "wasmsdk: no handler registered (call wasmsdk.Handle in init)")
 	}
@@ -358,6 +382,7 @@ func ProcessChunk(h Handler, tag string, data []byte) []byte {
 		off = next
 		if r.Kind() != event.KindRecord {
 			o.frame(tag)
+			o.flushRun()
 			o.buf = append(o.buf, r.Raw...)
 			continue
 		}

@@ -130,3 +130,51 @@ func FuzzSkipValue(f *testing.F) {
 		}
 	})
 }
+
+// Untouched records are copied in runs: reordering, repeating, skipping and
+// mixing them with changed ones and other tags must still give each emitted
+// event once, in emission order.
+func TestProcessChunkRuns(t *testing.T) {
+	var bodies []event.Map
+	for i := range 6 {
+		bodies = append(bodies, event.Map{{Key: "n", Value: int64(i)}})
+	}
+	data := chunkOf(bodies...)
+	h := func(tag string, ev *Event, out *Output) error {
+		switch n := ev.Time.Sec - 1700000000; n {
+		case 0, 1, 3:
+			out.Emit(ev)
+		case 2: // dropped: breaks the run
+		case 4:
+			out.Emit(ev)
+			out.Emit(ev) // twice
+			out.EmitTag("x", ev)
+		case 5:
+			out.Emit(ev)
+			ev.Time.Nsec = 7 // changed time: encoded anew
+			out.Emit(ev)
+		}
+		return nil
+	}
+	got := frames(t, ProcessChunk(h, "in", data))
+	want := []string{`in: {"n":0} {"n":1} {"n":3} {"n":4} {"n":4}`, `x: {"n":4}`, `in: {"n":5} {"n":5}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	var times []uint32
+	out := ProcessChunk(h, "in", data)
+	for _, tag := range []string{"in", "x", "in"} {
+		n := int(le32(out[1:]))
+		out = out[5+n:]
+		m := int(le32(out))
+		it := event.NewIter(out[4 : 4+m])
+		for it.Next() {
+			times = append(times, it.Event().Time.Nsec)
+		}
+		out = out[4+m:]
+		_ = tag
+	}
+	if fmt.Sprint(times) != "[0 0 0 0 0 0 0 7]" {
+		t.Fatalf("nanoseconds %v: the changed time was not kept", times)
+	}
+}
