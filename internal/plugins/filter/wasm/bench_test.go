@@ -150,3 +150,43 @@ func warm(b *testing.B, dir, path, fn string) {
 	}
 	_ = f.Close(ctx)
 }
+
+// BenchmarkBatchABI runs the batch-ABI example modules on the chunk of
+// benchFilter, beside the Fluent Bit ABI guests doing the same work
+// (passthrough; add "platform":"wasm") in msgpack mode.
+func BenchmarkBatchABI(b *testing.B) {
+	for _, d := range deadlines {
+		for _, g := range []string{"passthrough", "add_field", "raw_passthrough"} {
+			b.Run(d.name+"/batch_"+g, func(b *testing.B) {
+				f, _ := newFilter(b, Options{Runtime: testRuntime(b)}, "wasm_path", example(b, g), "wasm_timeout", d.timeout)
+				benchChunks(b, f)
+			})
+		}
+		b.Run(d.name+"/fluentbit_c_msgpack_passthrough", func(b *testing.B) {
+			benchFilter(b, testRuntime(b), "c_wasi_filter", "c_msgpack_passthrough", "msgpack", "wasm_timeout", d.timeout)
+		})
+		b.Run(d.name+"/fluentbit_go_msgpack_add", func(b *testing.B) {
+			benchFilter(b, testRuntime(b), "go_filter", "go_msgpack_add", "msgpack", "wasm_timeout", d.timeout)
+		})
+	}
+}
+
+func benchChunks(b *testing.B, f *Filter) {
+	c := benchChunk(1000)
+	ctx := context.Background()
+	if _, err := f.FilterChunk(ctx, c); err != nil { // warm up
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(c.Data)))
+	b.ResetTimer()
+	for b.Loop() {
+		out, err := f.FilterChunk(ctx, c)
+		if err != nil || len(out) != 1 || out[0].Records != 1000 {
+			b.Fatalf("%v %v", out, err)
+		}
+	}
+	b.StopTimer()
+	perRecord := b.Elapsed().Seconds() / float64(b.N*1000)
+	b.ReportMetric(perRecord*1e9, "ns/record")
+	b.ReportMetric(1/perRecord, "records/s")
+}

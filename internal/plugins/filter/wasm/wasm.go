@@ -50,6 +50,11 @@
 //     forever; modules that keep state across records see it reset then.
 //   - Instances are pooled, one per concurrent chunk (Options.PoolSize,
 //     default 2, created on demand); each is used by one goroutine at a time.
+//   - abi (auto|fluentbit|batch, default auto): a module exporting
+//     floe_filter_batch is run on Floe's batch ABI (docs/wasm-abi.md,
+//     batch.go): one call per chunk, 0..N events out per record, with
+//     metadata and new tags; function_name and event_format then do not
+//     apply. Guests in Go: pkg/wasmsdk.
 //   - Metrics per filter: floe → wasm → <name> in /api/v1/metrics and
 //     floe_wasm_*_total{name} in Prometheus (calls, records in/out, drops,
 //     traps, timeouts, recycles, errors, call latency, memory pages).
@@ -90,7 +95,8 @@ func Spec() *plugin.Spec {
 		Desc: "WASM program filter",
 		Keys: []plugin.Key{
 			{Name: "wasm_path", Desc: "path to the WebAssembly module (required)"},
-			{Name: "function_name", Desc: "function of the module called for every record (required)"},
+			{Name: "function_name", Desc: "function of the module called for every record (required for the Fluent Bit ABI)"},
+			{Name: "abi", Default: "auto", Enum: []string{"auto", "fluentbit", "batch"}, Desc: "Floe: guest ABI; auto picks Floe's batch ABI when the module exports floe_filter_batch, else Fluent Bit's"},
 			{Name: "event_format", Default: "json", Enum: []string{"json", "msgpack"}, Desc: "how records are given to the function"},
 			{Name: "accessible_paths", Default: ".", Desc: "comma-separated directories the module may access (WASI preopens)"},
 			{Name: "wasm_heap_size", Type: plugin.Size, Default: "8192", Desc: "host heap for modules without malloc/free (at least 8192)"},
@@ -125,6 +131,7 @@ type settingsCfg struct {
 	timeout     time.Duration
 	memLimit    int64
 	keep        bool
+	abi         string // auto, fluentbit or batch
 }
 
 func parseConfig(p *plugin.Props) (settingsCfg, error) {
@@ -134,7 +141,15 @@ func parseConfig(p *plugin.Props) (settingsCfg, error) {
 		return c, p.Errorf("wasm_path", "no WASM program path was given (wasm_path)")
 	}
 	c.function = strings.TrimSpace(p.String("function_name"))
-	if c.function == "" {
+	c.abi = strings.ToLower(strings.TrimSpace(p.String("abi")))
+	switch c.abi {
+	case "", "auto":
+		c.abi = "auto"
+	case "fluentbit", "batch":
+	default:
+		return c, p.Errorf("abi", "unknown ABI %q (auto, fluentbit or batch)", c.abi)
+	}
+	if c.function == "" && c.abi == "fluentbit" {
 		return c, p.Errorf("function_name", "no WASM 'function name' was given")
 	}
 	switch f := strings.TrimSpace(p.String("event_format")); {
@@ -216,8 +231,17 @@ func compile(ctx context.Context, rt *wasmhost.Runtime, cfg settingsCfg, p *plug
 	if err != nil {
 		return nil, p.Errorf("wasm_path", "%v", err)
 	}
-	if err := mod.CheckFunction(cfg.function, filterParams, filterResults); err != nil {
-		return nil, p.Errorf("function_name", "%v", err)
+	if cfg.abi == "batch" || (cfg.abi == "auto" && mod.HasFunction(batchFilterName)) {
+		if err := checkBatch(mod); err != nil {
+			return nil, p.Errorf("wasm_path", "batch ABI: %v", err)
+		}
+	} else {
+		if cfg.function == "" {
+			return nil, p.Errorf("function_name", "no WASM 'function name' was given (and the module does not export %s for Floe's batch ABI)", batchFilterName)
+		}
+		if err := mod.CheckFunction(cfg.function, filterParams, filterResults); err != nil {
+			return nil, p.Errorf("function_name", "%v", err)
+		}
 	}
 	if need := mod.MinMemory(); need+uint64(cfg.heap) > uint64(cfg.memLimit) {
 		return nil, p.Errorf("wasm_memory_limit", "wasm module %s needs %d bytes of memory at start (plus a heap of up to %d), over the limit of %d bytes",
@@ -238,6 +262,7 @@ type Filter struct {
 	metrics *telemetry.WasmMetrics
 	pool    *pool
 	errLog  rateLog
+	batch   bool // Floe's batch ABI, else Fluent Bit's
 }
 
 // New builds a wasm filter with the default options.
@@ -272,6 +297,7 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 		return nil, err
 	}
 	f := &Filter{cfg: cfg, name: name, log: log, base: base, json: set.Service.JSON, mod: mod}
+	f.batch = cfg.abi == "batch" || (cfg.abi == "auto" && mod.HasFunction(batchFilterName))
 	if set.Telemetry != nil {
 		f.metrics = set.Telemetry.Wasm(name)
 	} else {
@@ -288,7 +314,7 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 		return nil, p.Errorf("wasm_path", "failed to instantiate wasm program: %v", err)
 	}
 	f.pool.add(w)
-	log.Debug("wasm filter ready", "module", cfg.path, "function", cfg.function,
+	log.Debug("wasm filter ready", "module", cfg.path, "function", cfg.function, "batch_abi", f.batch,
 		"event_format", map[bool]string{false: "json", true: "msgpack"}[cfg.msgpack], "compiled", rt.Compiler())
 	return f, nil
 }
@@ -305,6 +331,7 @@ func (f *Filter) Close(ctx context.Context) error {
 type worker struct {
 	inst  *wasmhost.Instance
 	fn    api.Function
+	alloc api.Function // batch ABI: floe_alloc
 	stack [6]uint64
 	json  []byte // scratch for the JSON record
 	arg   []byte // scratch for tag + record
@@ -325,12 +352,18 @@ func (f *Filter) newWorker(ctx context.Context) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	fn := inst.Function(f.cfg.function)
-	if fn == nil {
-		_ = inst.Close(ctx)
-		return nil, fmt.Errorf("the %s wasm function is not found", f.cfg.function)
+	fname := f.cfg.function
+	var alloc api.Function
+	if f.batch {
+		fname = batchFilterName
+		alloc = inst.Function(batchAllocName)
 	}
-	w := &worker{inst: inst, fn: fn}
+	fn := inst.Function(fname)
+	if fn == nil || (f.batch && alloc == nil) {
+		_ = inst.Close(ctx)
+		return nil, fmt.Errorf("the %s wasm function is not found", fname)
+	}
+	w := &worker{inst: inst, fn: fn, alloc: alloc}
 	w.pages = int64(inst.MemoryBytes() / 65536)
 	f.metrics.MemoryPages.Add(w.pages)
 	return w, nil
@@ -354,7 +387,7 @@ func (f *Filter) recycle(ctx context.Context, w *worker, reason string) error {
 	if err != nil {
 		return fmt.Errorf("wasm filter %s: replacing the instance: %w", f.name, err)
 	}
-	*w = worker{inst: nw.inst, fn: nw.fn, json: w.json, arg: w.arg, pages: nw.pages}
+	*w = worker{inst: nw.inst, fn: nw.fn, alloc: nw.alloc, json: w.json, arg: w.arg, pages: nw.pages}
 	return nil
 }
 
@@ -363,6 +396,11 @@ func (f *Filter) FilterChunk(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chun
 	w, err := f.pool.get(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if f.batch {
+		out, err := f.batchChunk(ctx, w, c)
+		f.pool.put(w)
+		return out, err
 	}
 	out, n, notouch, err := f.filter(ctx, w, c)
 	f.pool.put(w)

@@ -435,7 +435,9 @@ func TestBadModules(t *testing.T) {
 		{"unknown import", []string{"wasm_path", "testdata/unknown_import.wasm", "function_name", "filter"}, []string{"unknown_import.wasm", "imports env.floe_no_such_function, which Floe does not provide"}},
 		{"import signature", []string{"wasm_path", "testdata/wrong_sig_import.wasm", "function_name", "filter"}, []string{"wrong_sig_import.wasm", "imports env.strlen with signature (i32,i32)->(i32), Floe provides (i32)->(i32)"}},
 		{"accessible path", []string{"wasm_path", wasmtest.Path(t, "c_wasi_filter"), "function_name", "c_echo", "accessible_paths", "., /nonexistent/dir"}, []string{"accessible_paths", "/nonexistent/dir"}},
-		{"no function name", []string{"wasm_path", "testdata/unknown_import.wasm"}, []string{"no WASM 'function name' was given"}},
+		// Without function_name the module must be looked at first: one
+		// exporting floe_filter_batch needs none (Floe's batch ABI).
+		{"no function name", []string{"wasm_path", wasmtest.Path(t, "c_wasi_filter")}, []string{"no WASM 'function name' was given", "floe_filter_batch"}},
 		{"memory limit", []string{"wasm_path", wasmtest.Path(t, "go_filter"), "function_name", "go_passthrough", "wasm_memory_limit", "64K"}, []string{"go_filter.wasm", "over the limit"}},
 	}
 	for _, c := range cases {
