@@ -7,6 +7,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
+	otelwasmfilter "github.com/floe-io/floe/internal/plugins/filter/otelwasm"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/wasm"
@@ -56,6 +57,7 @@ func Registry() *plugin.Registry {
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
+		otelwasmfilter.Spec(),
 		stdout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
