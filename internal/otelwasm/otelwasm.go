@@ -155,10 +155,24 @@ type Plugin struct {
 // each export the role needs with its signature. config is the JSON handed
 // to get_plugin_config (nil: null).
 func Load(ctx context.Context, rt *wasmhost.Runtime, path string, role Role, signals []Signal, config []byte) (*Plugin, error) {
+	return load(ctx, rt, path, role, signals, config, false)
+}
+
+// LoadTrusted is Load for code compiled without the termination checks
+// (wasmhost.CompileTrusted): faster, but calls have no deadline.
+func LoadTrusted(ctx context.Context, rt *wasmhost.Runtime, path string, role Role, signals []Signal, config []byte) (*Plugin, error) {
+	return load(ctx, rt, path, role, signals, config, true)
+}
+
+func load(ctx context.Context, rt *wasmhost.Runtime, path string, role Role, signals []Signal, config []byte, trusted bool) (*Plugin, error) {
 	if err := DefineHost(ctx, rt); err != nil {
 		return nil, err
 	}
-	mod, err := rt.Compile(ctx, path)
+	compile := rt.Compile
+	if trusted {
+		compile = rt.CompileTrusted
+	}
+	mod, err := compile(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -420,4 +434,16 @@ func (i *Instance) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(err, i.inst.Close(ctx))
+}
+
+// ConsumeExport is the export that consumes sig for the plugin's role and
+// dialect (consume_logs, otelwasm_consume_logs, processLogs, pushLogs…).
+func (p *Plugin) ConsumeExport(sig Signal) string {
+	switch {
+	case p.Dialect != Legacy:
+		return p.n.consume[sig.idx()]
+	case p.Role == Exporter:
+		return p.n.push[sig.idx()]
+	}
+	return p.n.process[sig.idx()]
 }

@@ -30,7 +30,7 @@ func newRuntime(t testing.TB) *wasmhost.Runtime {
 	return testRT
 }
 
-func load(t testing.TB, rt *wasmhost.Runtime, guest string, role Role, sigs []Signal, config string) *Plugin {
+func loadT(t testing.TB, rt *wasmhost.Runtime, guest string, role Role, sigs []Signal, config string) *Plugin {
 	t.Helper()
 	p, err := Load(context.Background(), rt, "testdata/"+guest+".wasm", role, sigs, []byte(config))
 	if err != nil {
@@ -62,7 +62,7 @@ func TestMissingMarkerRefused(t *testing.T) {
 }
 
 func TestDetectDraft(t *testing.T) {
-	p := load(t, newRuntime(t), "attrproc", Processor, []Signal{Logs}, `null`)
+	p := loadT(t, newRuntime(t), "attrproc", Processor, []Signal{Logs}, `null`)
 	if p.Dialect != Draft {
 		t.Fatalf("dialect %v, want %v", p.Dialect, Draft)
 	}
@@ -73,7 +73,7 @@ func TestProcessorInsertsAttribute(t *testing.T) {
 	// A config longer than the guest's first 16-byte buffer: the host must
 	// report its real size so the guest reads it whole.
 	cfg := `{"actions":[{"key":"env","action":"insert","value":"from-wasm"},{"key":"long_attribute_name","action":"upsert","value":"` + strings.Repeat("x", 3000) + `"}]}`
-	p := load(t, newRuntime(t), "attrproc", Processor, []Signal{Logs, Traces}, cfg)
+	p := loadT(t, newRuntime(t), "attrproc", Processor, []Signal{Logs, Traces}, cfg)
 	inst, err := p.Instantiate(ctx, wasmhost.InstanceConfig{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestProcessorInsertsAttribute(t *testing.T) {
 
 func TestStatusReason(t *testing.T) {
 	ctx := context.Background()
-	p := load(t, newRuntime(t), "attrproc", Processor, []Signal{Logs}, `{"fail":"no good"}`)
+	p := loadT(t, newRuntime(t), "attrproc", Processor, []Signal{Logs}, `{"fail":"no good"}`)
 	inst, err := p.Instantiate(ctx, wasmhost.InstanceConfig{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestStatusReason(t *testing.T) {
 }
 
 func TestStartFailsWithReason(t *testing.T) {
-	p := load(t, newRuntime(t), "attrproc", Processor, []Signal{Logs}, `{"actions":[{"value":"x"}]}`)
+	p := loadT(t, newRuntime(t), "attrproc", Processor, []Signal{Logs}, `{"actions":[{"value":"x"}]}`)
 	_, err := p.Instantiate(context.Background(), wasmhost.InstanceConfig{Name: "t"})
 	if err == nil || !strings.Contains(err.Error(), "action without key") || !strings.Contains(err.Error(), "start") {
 		t.Fatalf("want start refusal with the guest's reason, got %v", err)

@@ -32,10 +32,9 @@ func (r *Runtime) hostMods() *hostMods {
 }
 
 // DefineHostModule makes module name, with funcs, importable by modules
-// compiled from now on with Compile (calls with deadlines), e.g. OTelWasm's
+// compiled from now on (Compile or CompileTrusted), e.g. OTelWasm's
 // "opentelemetry.io/wasm". Defining a name again is a no-op, so plugins may
-// call it each time they start. Modules compiled with CompileTrusted cannot
-// import it.
+// call it each time they start.
 func (r *Runtime) DefineHostModule(ctx context.Context, name string, funcs []HostFunc) error {
 	h := r.hostMods()
 	h.mu.Lock()
@@ -47,12 +46,19 @@ func (r *Runtime) DefineHostModule(ctx context.Context, name string, funcs []Hos
 	case "env", "wasi_snapshot_preview1":
 		return fmt.Errorf("wasm: host module %s is Floe's own", name)
 	}
-	b := r.bounded.rt.NewHostModuleBuilder(name)
-	for _, f := range funcs {
-		b.NewFunctionBuilder().WithGoModuleFunction(f.Fn, f.Params, f.Results).Export(f.Name)
+	// Both engines: CompileTrusted modules may import it too.
+	trusted, err := r.engine(ctx, true)
+	if err != nil {
+		return err
 	}
-	if _, err := b.Instantiate(ctx); err != nil {
-		return fmt.Errorf("wasm: host module %s: %w", name, err)
+	for _, e := range []*engine{r.bounded, trusted} {
+		b := e.rt.NewHostModuleBuilder(name)
+		for _, f := range funcs {
+			b.NewFunctionBuilder().WithGoModuleFunction(f.Fn, f.Params, f.Results).Export(f.Name)
+		}
+		if _, err := b.Instantiate(ctx); err != nil {
+			return fmt.Errorf("wasm: host module %s: %w", name, err)
+		}
 	}
 	h.defs[name] = funcs
 	return nil
@@ -62,9 +68,6 @@ func (r *Runtime) DefineHostModule(ctx context.Context, name string, funcs []Hos
 // DefineHostModule; known is false when no such module is defined for the
 // engine.
 func checkHostImport(c *code, mod, fn string, params, results []api.ValueType) (known bool, err error) {
-	if !c.eng.bounded {
-		return false, nil
-	}
 	h := c.rt.hostMods()
 	h.mu.Lock()
 	defs, ok := h.defs[mod]
