@@ -18,6 +18,7 @@ import (
 	forwardin "github.com/floe-io/floe/internal/plugins/input/forward"
 	httpin "github.com/floe-io/floe/internal/plugins/input/http"
 	"github.com/floe-io/floe/internal/plugins/input/opentelemetry"
+	otelwasmin "github.com/floe-io/floe/internal/plugins/input/otelwasm"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/input/syslog"
 	"github.com/floe-io/floe/internal/plugins/input/tail"
@@ -30,6 +31,7 @@ import (
 	httpout "github.com/floe-io/floe/internal/plugins/output/http"
 	"github.com/floe-io/floe/internal/plugins/output/loki"
 	"github.com/floe-io/floe/internal/plugins/output/null"
+	otelwasmout "github.com/floe-io/floe/internal/plugins/output/otelwasm"
 	"github.com/floe-io/floe/internal/plugins/output/prometheus"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
 	syslogout "github.com/floe-io/floe/internal/plugins/output/syslog"
@@ -52,6 +54,7 @@ func Registry() *plugin.Registry {
 		syslog.Spec(),
 		execin.Spec(),
 		opentelemetry.Spec(),
+		otelwasmin.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		parserfilter.Spec(),
@@ -59,6 +62,7 @@ func Registry() *plugin.Registry {
 		wasm.Spec(),
 		otelwasmfilter.Spec(),
 		stdout.Spec(),
+		otelwasmout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
 		forwardout.Spec(),

@@ -31,13 +31,9 @@ package otelwasm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -54,13 +50,9 @@ func Spec() *plugin.Spec {
 		Kind: plugin.KindFilter,
 		Name: "otelwasm",
 		Desc: "OpenTelemetry Collector WASM processor (OTelWasm ABI)",
-		Keys: []plugin.Key{
-			{Name: "path", Desc: "path to the OTelWasm module (required)"},
-			{Name: "plugin_config", Desc: "guest configuration: a JSON value (or plugin_config.<a>.<b> keys)"},
-			{Name: "wasm_timeout", Type: plugin.Seconds, Default: "5s", Desc: "deadline of each call; a call past it is stopped and the instance replaced"},
-			{Name: "wasm_memory_limit", Type: plugin.Size, Default: "128M", Desc: "cap on the module's linear memory"},
-			{Name: "on_error", Default: "keep", Enum: []string{"drop", "keep"}, Desc: "chunk whose call failed: drop it or pass it on unchanged"},
-		},
+		Keys: append(otelwasm.Keys("5s"),
+			plugin.Key{Name: "on_error", Default: "keep", Enum: []string{"drop", "keep"}, Desc: "chunk whose call failed: drop it or pass it on unchanged"},
+		),
 		// For the plugin_config.<path> keys; New refuses any other unknown key.
 		AnyKey:    true,
 		NewFilter: New,
@@ -77,159 +69,11 @@ type Options struct {
 	Runtime  *wasmhost.Runtime // nil: the process-wide runtime
 }
 
-type settings struct {
-	path     string
-	config   []byte
-	timeout  time.Duration
-	memLimit int64
-	keep     bool
-}
+type settings = otelwasm.Settings
 
-func parse(p *plugin.Props) (settings, error) {
-	var s settings
-	known := map[string]bool{}
-	for _, k := range Spec().Keys {
-		known[k.Name] = true
-	}
-	for _, k := range plugin.CommonKeys(plugin.KindFilter) {
-		known[k.Name] = true
-	}
-	for _, prop := range p.Section.Props {
-		k := strings.ToLower(prop.Key)
-		if !known[k] && !strings.HasPrefix(k, "plugin_config.") {
-			return s, p.Errorf(prop.Key, "unknown key for filter plugin \"otelwasm\"")
-		}
-	}
-	s.path = strings.TrimSpace(p.String("path"))
-	if s.path == "" {
-		return s, p.Errorf("path", "no OTelWasm module path was given (path)")
-	}
-	cfg, err := pluginConfig(p)
-	if err != nil {
-		return s, err
-	}
-	s.config = cfg
-	s.timeout = time.Duration(p.Seconds("wasm_timeout") * float64(time.Second))
-	if s.timeout <= 0 {
-		s.timeout = -1
-	}
-	s.memLimit = p.Size("wasm_memory_limit")
-	if s.memLimit <= 0 {
-		s.memLimit = wasmhost.DefaultMemoryLimit
-	}
-	s.keep = !strings.EqualFold(strings.TrimSpace(p.String("on_error")), "drop")
-	return s, nil
-}
+func parse(p *plugin.Props) (settings, error) { return otelwasm.ParseSettings(p, Spec()) }
 
-// pluginConfig builds the JSON of plugin_config from its three spellings.
-func pluginConfig(p *plugin.Props) ([]byte, error) {
-	var root any
-	set := false
-	if p.Has("plugin_config") {
-		v := strings.TrimSpace(p.String("plugin_config"))
-		if err := json.Unmarshal([]byte(v), &root); err != nil {
-			return nil, p.Errorf("plugin_config", "not a JSON value: %v (use a JSON value, or plugin_config.<key> keys)", err)
-		}
-		set = true
-	}
-	type kv struct{ path, value, key string }
-	var dotted []kv
-	for _, prop := range p.Section.Props {
-		if strings.HasPrefix(strings.ToLower(prop.Key), "plugin_config.") {
-			dotted = append(dotted, kv{prop.Key[len("plugin_config."):], prop.Value, prop.Key})
-		}
-	}
-	for _, g := range p.Section.Groups {
-		if strings.EqualFold(g.Name, "plugin_config") {
-			for _, prop := range g.Props {
-				dotted = append(dotted, kv{prop.Key, prop.Value, "plugin_config." + prop.Key})
-			}
-		}
-	}
-	if len(dotted) > 0 && set {
-		return nil, p.Errorf(dotted[0].key, "plugin_config is given both as a value and as keys; use one")
-	}
-	if len(dotted) > 0 {
-		var err error
-		for _, d := range dotted {
-			if root, err = insert(root, strings.Split(d.path, "."), scalar(d.value)); err != nil {
-				return nil, p.Errorf(d.key, "%v", err)
-			}
-		}
-	}
-	return json.Marshal(root)
-}
-
-// scalar keeps JSON numbers, booleans and null typed; anything else is a string.
-func scalar(v string) any {
-	t := strings.TrimSpace(v)
-	switch t {
-	case "true":
-		return true
-	case "false":
-		return false
-	case "null":
-		return nil
-	}
-	if n := json.Number(t); t != "" {
-		if _, err := strconv.ParseFloat(t, 64); err == nil && json.Valid([]byte(t)) {
-			return n
-		}
-	}
-	return v
-}
-
-// insert sets path in node (a map, an array or nil) to v; a repeated leaf
-// becomes an array.
-func insert(node any, path []string, v any) (any, error) {
-	if len(path) == 0 {
-		switch old := node.(type) {
-		case nil:
-			return v, nil
-		case []any:
-			return append(old, v), nil
-		case map[string]any:
-			return nil, errors.New("a key cannot be both a value and a map")
-		default:
-			return []any{old, v}, nil
-		}
-	}
-	k := path[0]
-	if k == "" {
-		return nil, errors.New("empty element in the key path")
-	}
-	if i, err := strconv.Atoi(k); err == nil && i >= 0 {
-		arr, _ := node.([]any)
-		if node != nil && arr == nil {
-			return nil, fmt.Errorf("element %s: index into a non-array", k)
-		}
-		if i > len(arr) {
-			return nil, fmt.Errorf("element %s: array index skips %d (indexes start at 0, in order)", k, len(arr))
-		}
-		if i == len(arr) {
-			arr = append(arr, nil)
-		}
-		child, err := insert(arr[i], path[1:], v)
-		if err != nil {
-			return nil, err
-		}
-		arr[i] = child
-		return arr, nil
-	}
-	m, _ := node.(map[string]any)
-	if node != nil && m == nil {
-		return nil, fmt.Errorf("element %s: a key cannot be both a value and a map", k)
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	child, err := insert(m[k], path[1:], v)
-	if err != nil {
-		return nil, err
-	}
-	m[k] = child
-	return m, nil
-}
+func pluginConfig(p *plugin.Props) ([]byte, error) { return otelwasm.ConfigJSON(p) }
 
 func load(ctx context.Context, set plugin.Settings, p *plugin.Props, rt *wasmhost.Runtime) (*otelwasm.Plugin, error) {
 	s, err := parse(p)
@@ -244,11 +88,11 @@ func load(ctx context.Context, set plugin.Settings, p *plugin.Props, rt *wasmhos
 	// Logs always; metrics and traces are checked at run time, since a
 	// processor need not handle them (their chunks then pass through).
 	loadFn := otelwasm.Load
-	if s.timeout < 0 {
+	if s.Timeout < 0 {
 		// No deadline: code without the termination checks runs faster.
 		loadFn = otelwasm.LoadTrusted
 	}
-	pl, err := loadFn(ctx, rt, s.path, otelwasm.Processor, []otelwasm.Signal{otelwasm.Logs}, s.config)
+	pl, err := loadFn(ctx, rt, s.Path, otelwasm.Processor, []otelwasm.Signal{otelwasm.Logs}, s.Config)
 	if err != nil {
 		return nil, p.Errorf("path", "%v", err)
 	}
@@ -304,13 +148,13 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 	for range size - 1 {
 		f.pool <- nil
 	}
-	f.log.Debug("otelwasm filter ready", "module", s.path, "dialect", pl.Dialect.String())
+	f.log.Debug("otelwasm filter ready", "module", s.Path, "dialect", pl.Dialect.String())
 	return f, nil
 }
 
 func (f *Filter) instantiate(ctx context.Context) (*otelwasm.Instance, error) {
 	return f.pl.Instantiate(ctx, wasmhost.InstanceConfig{
-		Name: f.name, MemoryLimit: f.s.memLimit, Timeout: f.s.timeout, Logger: f.base,
+		Name: f.name, MemoryLimit: f.s.MemLimit, Timeout: f.s.Timeout, Logger: f.base,
 	})
 }
 
@@ -357,8 +201,8 @@ func (f *Filter) FilterChunk(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chun
 			return nil, ctx.Err()
 		}
 		f.log.Error("otelwasm: chunk not processed", "tag", c.Tag, "type", c.Signal(), "records", c.Records, "error", err,
-			"on_error", map[bool]string{true: "keep", false: "drop"}[f.s.keep])
-		if f.s.keep {
+			"on_error", map[bool]string{true: "keep", false: "drop"}[f.s.Keep])
+		if f.s.Keep {
 			return []*chunk.Chunk{c}, nil
 		}
 		return nil, nil

@@ -124,8 +124,11 @@ func consumeLogs(ptr, n uint32) uint32 {
 				if lr.Body().AsString() == "fail" {
 					return fail("refused: fail")
 				}
-				seq, _ := lr.Attributes().Get("seq")
-				fmt.Printf("exported %s seq=%s\n", lr.Body().AsString(), seq.AsString())
+				seq := "none"
+				if v, ok := lr.Attributes().Get("seq"); ok {
+					seq = v.AsString()
+				}
+				fmt.Printf("exported %s seq=%s\n", lr.Body().AsString(), seq)
 			}
 		}
 	}
