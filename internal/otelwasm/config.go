@@ -72,8 +72,10 @@ func ParseSettings(p *plugin.Props, spec *plugin.Spec) (Settings, error) {
 
 // ConfigJSON builds the JSON of plugin_config from its three spellings: a
 // JSON value; plugin_config.<a>.<b> keys (numeric elements index arrays, a
-// JSON number, true, false or null stays typed, a repeated key makes an
-// array); a YAML map under plugin_config. Unset: null.
+// JSON number, true, false or null stays typed, a JSON string literal is
+// that string, a repeated key makes an array); a YAML map or list under
+// plugin_config, nested to any depth (flattened to such keys by the YAML
+// parser). Unset: null.
 func ConfigJSON(p *plugin.Props) ([]byte, error) {
 	var root any
 	set := false
@@ -112,9 +114,16 @@ func ConfigJSON(p *plugin.Props) ([]byte, error) {
 	return json.Marshal(root)
 }
 
-// scalar keeps JSON numbers, booleans and null typed; anything else is a string.
+// scalar keeps JSON numbers, booleans and null typed and decodes a JSON
+// string literal ("7" stays the string 7); anything else is a string.
 func scalar(v string) any {
 	t := strings.TrimSpace(v)
+	if strings.HasPrefix(t, `"`) {
+		var str string
+		if json.Unmarshal([]byte(t), &str) == nil {
+			return str
+		}
+	}
 	switch t {
 	case "true":
 		return true

@@ -18,8 +18,9 @@
 //     or dotted keys: plugin_config.actions.0.key env builds
 //     {"actions": [{"key": "env"}]} — numeric path elements make arrays, a
 //     value that is a JSON number, true, false or null keeps its type, a
-//     repeated key makes an array. In YAML a map under plugin_config (one
-//     level; dotted keys inside it nest further).
+//     repeated key makes an array, a JSON string literal ("7") is that
+//     string. In YAML, maps and lists nested to any depth, as in a
+//     collector config.
 //   - wasm_timeout (default 5s), wasm_memory_limit (default 128M): deadline
 //     of each call and cap on linear memory, as for the wasm filter.
 //   - on_error (drop|keep, default keep): a chunk whose call failed (status

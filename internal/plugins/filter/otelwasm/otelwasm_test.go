@@ -223,3 +223,45 @@ func TestPluginConfigShapes(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+// YAML: plugin_config as nested maps and lists, as an OTel collector
+// config gives it, reaches the guest as the same JSON.
+func TestYAMLPluginConfig(t *testing.T) {
+	doc := `pipeline:
+  filters:
+    - name: otelwasm
+      match: '*'
+      path: ` + guestDir + `attrproc.wasm
+      plugin_config:
+        actions:
+          - key: inserted
+            action: insert
+            value: hello-from-wasm
+          - key: n
+            action: upsert
+            value: "7"
+`
+	cfg, err := config.ParseYAML("t.yaml", []byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plugin.NewProps(Spec(), cfg.Filters[0])
+	got, err := pluginConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"actions":[{"action":"insert","key":"inserted","value":"hello-from-wasm"},{"action":"upsert","key":"n","value":"7"}]}`; string(got) != want {
+		t.Fatalf("plugin_config JSON %s, want %s", got, want)
+	}
+	f, err := NewWithOptions(context.Background(), plugin.Settings{Name: "otelwasm.0"}, p, Options{Runtime: runtime(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	_, attrs := records(t, plugintest.Run(t, f, inputChunk(3)))
+	for _, a := range attrs {
+		if v, _ := a.Get("inserted"); v != "hello-from-wasm" {
+			t.Fatalf("attributes %s", plugintest.Render(a))
+		}
+	}
+}
