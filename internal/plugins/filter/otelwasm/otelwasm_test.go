@@ -265,3 +265,29 @@ func TestYAMLPluginConfig(t *testing.T) {
 		}
 	}
 }
+
+// Chunks filtered at once share the pool: each comes back whole, changed.
+func TestConcurrentChunks(t *testing.T) {
+	f := mustFilter(t, "path "+guestDir+"attrproc.wasm", `plugin_config {"actions":[{"key":"inserted","action":"insert","value":"v"}]}`)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := f.FilterChunk(context.Background(), inputChunk(20+g))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(out) != 1 || out[0].Records != 20+g {
+				errs <- fmt.Errorf("goroutine %d: %d chunks", g, len(out))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
