@@ -331,6 +331,10 @@ func (p *yamlParser) mapSection(file, typ, header string, pos, v *yaml.Node) *Se
 		if plugin && (lk == "processors" || lk == "routes") {
 			continue // not handled by this package (yet); Fluent Bit skips 'routes' as a property
 		}
+		if plugin && flattenKeys[lk] && vn.Kind != yaml.ScalarNode {
+			p.flatten(file, s, key, vn)
+			continue
+		}
 		switch vn.Kind {
 		case yaml.ScalarNode:
 			// the scalar's text, as libyaml gives it (null, ~, yes stay words);

@@ -164,6 +164,12 @@ func checkImports(name string, c *code) error {
 			}
 			c.envNames = append(c.envNames, fn)
 		default:
+			if known, err := checkHostImport(c, mod, fn, params, results); known {
+				if err != nil {
+					return fmt.Errorf("wasm module %s: %w", name, err)
+				}
+				continue
+			}
 			return fmt.Errorf("wasm module %s: imports %s.%s, which Floe does not provide (only wasi_snapshot_preview1 and Fluent Bit's env functions)", name, mod, fn)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
 	multilinefilter "github.com/floe-io/floe/internal/plugins/filter/multiline"
 	"github.com/floe-io/floe/internal/plugins/filter/nest"
+	otelwasmfilter "github.com/floe-io/floe/internal/plugins/filter/otelwasm"
 	parserfilter "github.com/floe-io/floe/internal/plugins/filter/parser"
 	"github.com/floe-io/floe/internal/plugins/filter/recordmodifier"
 	"github.com/floe-io/floe/internal/plugins/filter/rewritetag"
@@ -24,6 +25,7 @@ import (
 	forwardin "github.com/floe-io/floe/internal/plugins/input/forward"
 	httpin "github.com/floe-io/floe/internal/plugins/input/http"
 	"github.com/floe-io/floe/internal/plugins/input/opentelemetry"
+	otelwasmin "github.com/floe-io/floe/internal/plugins/input/otelwasm"
 	"github.com/floe-io/floe/internal/plugins/input/stdin"
 	"github.com/floe-io/floe/internal/plugins/input/syslog"
 	"github.com/floe-io/floe/internal/plugins/input/tail"
@@ -38,6 +40,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/output/loki"
 	natsout "github.com/floe-io/floe/internal/plugins/output/nats"
 	"github.com/floe-io/floe/internal/plugins/output/null"
+	otelwasmout "github.com/floe-io/floe/internal/plugins/output/otelwasm"
 	"github.com/floe-io/floe/internal/plugins/output/prometheus"
 	s3out "github.com/floe-io/floe/internal/plugins/output/s3"
 	"github.com/floe-io/floe/internal/plugins/output/stdout"
@@ -61,6 +64,7 @@ func Registry() *plugin.Registry {
 		syslog.Spec(),
 		execin.Spec(),
 		opentelemetry.Spec(),
+		otelwasmin.Spec(),
 		grep.Spec(),
 		modify.Spec(),
 		nest.Spec(),
@@ -73,7 +77,9 @@ func Registry() *plugin.Registry {
 		parserfilter.Spec(),
 		recordmodifier.Spec(),
 		wasm.Spec(),
+		otelwasmfilter.Spec(),
 		stdout.Spec(),
+		otelwasmout.Spec(),
 		file.Spec(),
 		httpout.Spec(),
 		forwardout.Spec(),
