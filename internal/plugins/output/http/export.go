@@ -3,7 +3,10 @@ package httpout
 import (
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/floe-io/floe/internal/plugin"
@@ -39,3 +42,34 @@ func Transport(p *plugin.Props, host string, log *slog.Logger) (t *http.Transpor
 // RetryAfter parses a Retry-After header value (seconds or an HTTP date),
 // capped at one hour; false when absent or malformed.
 func RetryAfter(v string) (time.Duration, bool) { return retryAfter(v, time.Now()) }
+
+// Endpoint is the server an HTTP-based output talks to, built from its host,
+// port and the tls.* / net.* keys as the http output reads them.
+type Endpoint struct {
+	Addr      string // host:port
+	Scheme    string // "https" with tls on, else "http"
+	Transport *http.Transport
+	Client    *http.Client // answers redirects to the caller instead of following them
+}
+
+// NewEndpoint reads an output's host, port and transport keys.
+func NewEndpoint(p *plugin.Props, log *slog.Logger) (*Endpoint, error) {
+	host := strings.Trim(strings.TrimSpace(p.String("host")), "[]")
+	if host == "" {
+		return nil, p.Errorf("host", "host is empty")
+	}
+	port := p.Int("port")
+	if port < 1 || port > 65535 {
+		return nil, p.Errorf("port", "port %d is out of range (1-65535)", port)
+	}
+	t, tlsOn, err := Transport(p, host, log)
+	if err != nil {
+		return nil, err
+	}
+	e := &Endpoint{Addr: net.JoinHostPort(host, strconv.Itoa(port)), Scheme: "http", Transport: t}
+	if tlsOn {
+		e.Scheme = "https"
+	}
+	e.Client = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return e, nil
+}

@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -134,25 +133,12 @@ func newOutput(set plugin.Settings, p *plugin.Props) (*Output, error) {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	host := strings.Trim(strings.TrimSpace(p.String("host")), "[]")
-	if host == "" {
-		return nil, p.Errorf("host", "host is empty")
-	}
-	port := p.Int("port")
-	if port < 1 || port > 65535 {
-		return nil, p.Errorf("port", "port %d is out of range (1-65535)", port)
-	}
-	o.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	t, tlsOn, err := httpout.Transport(p, host, o.log)
+	ep, err := httpout.NewEndpoint(p, o.log)
 	if err != nil {
 		return nil, err
 	}
-	o.transport = t
-	o.client = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	scheme := "http"
-	if tlsOn {
-		scheme = "https"
-	}
+	o.addr, o.transport, o.client = ep.Addr, ep.Transport, ep.Client
+	scheme := ep.Scheme
 	uri := strings.TrimSpace(p.String("uri"))
 	if uri == "" || uri[0] != '/' {
 		return nil, p.Errorf("uri", "uri %q must start with /", uri)

@@ -25,7 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -83,25 +82,12 @@ func NewRemoteWrite(_ context.Context, set plugin.Settings, p *plugin.Props) (pl
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	host := strings.Trim(strings.TrimSpace(p.String("host")), "[]")
-	if host == "" {
-		return nil, p.Errorf("host", "host is empty")
-	}
-	port := p.Int("port")
-	if port < 1 || port > 65535 {
-		return nil, p.Errorf("port", "port %d is out of range (1-65535)", port)
-	}
-	o.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	t, tlsOn, err := httpout.Transport(p, host, o.log)
+	ep, err := httpout.NewEndpoint(p, o.log)
 	if err != nil {
 		return nil, err
 	}
-	o.transport = t
-	o.client = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	scheme := "http"
-	if tlsOn {
-		scheme = "https"
-	}
+	o.addr, o.transport, o.client = ep.Addr, ep.Transport, ep.Client
+	scheme := ep.Scheme
 	uri := strings.TrimSpace(p.String("uri"))
 	if uri == "" || uri[0] != '/' {
 		uri = "/" + uri
