@@ -331,7 +331,7 @@ func expectMap(b []byte, off int, what string) error {
 		return err
 	}
 	if c := b[off]; !(c >= 0x80 && c <= 0x8f || c == 0xde || c == 0xdf) {
-		return errAt(off, "event %s must be a map, found %s", what, typeName(c))
+		return errAt(off, "event %s must be a map, found %s", what, TypeName(c))
 	}
 	return nil
 }
@@ -399,7 +399,7 @@ func parseTime(b []byte, off int) (Time, int, error) {
 			return Time{}, 0, errAt(off, "timestamp %d out of range", v)
 		}
 	}
-	return Time{}, 0, errAt(off, "timestamp must be EventTime, integer or float, found %s", typeName(c))
+	return Time{}, 0, errAt(off, "timestamp must be EventTime, integer or float, found %s", TypeName(c))
 }
 
 // eventTime validates EventTime parts and maps the group marker seconds.

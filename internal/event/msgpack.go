@@ -69,7 +69,7 @@ func arrayHeader(b []byte, off int) (int, int, error) {
 		n, err := readLen(b, off+1, 4)
 		return n, off + 5, err
 	}
-	return 0, 0, errAt(off, "expected array, found %s", typeName(c))
+	return 0, 0, errAt(off, "expected array, found %s", TypeName(c))
 }
 
 // mapHeader reads a map header at off and returns its pair count and the offset of its first key.
@@ -88,7 +88,7 @@ func mapHeader(b []byte, off int) (int, int, error) {
 		n, err := readLen(b, off+1, 4)
 		return n, off + 5, err
 	}
-	return 0, 0, errAt(off, "expected map, found %s", typeName(c))
+	return 0, 0, errAt(off, "expected map, found %s", TypeName(c))
 }
 
 // Skip returns the offset just past the MessagePack value starting at off
@@ -213,7 +213,9 @@ func skipN(b []byte, off, n, depth int) (int, error) {
 	return off, nil
 }
 
-func typeName(c byte) string {
+// TypeName names the MessagePack type a value starting with byte c has, for
+// errors that say what was found where something else was expected.
+func TypeName(c byte) string {
 	switch {
 	case c <= 0x7f, c >= 0xe0, c >= 0xcc && c <= 0xd3:
 		return "integer"
@@ -506,7 +508,7 @@ func extAt(b []byte, off int) (int8, []byte, int, error) {
 		}
 		p = off + 1 + size
 	default:
-		return 0, nil, 0, errAt(off, "expected ext, found %s", typeName(b[off]))
+		return 0, nil, 0, errAt(off, "expected ext, found %s", TypeName(b[off]))
 	}
 	if err := need(b, p, 1+n); err != nil {
 		return 0, nil, 0, err

@@ -84,7 +84,7 @@ func arrayHeader(b []byte, off int) (int, int, error) {
 	case c == 0xdd && off+5 <= len(b):
 		return int(binary.BigEndian.Uint32(b[off+1:])), off + 5, nil
 	}
-	return 0, 0, errAt(off, "expected array, found %s", typeName(c))
+	return 0, 0, errAt(off, "expected array, found %s", event.TypeName(c))
 }
 
 func mapHeader(b []byte, off int) (int, int, error) {
@@ -100,7 +100,7 @@ func mapHeader(b []byte, off int) (int, int, error) {
 	case c == 0xdf && off+5 <= len(b):
 		return int(binary.BigEndian.Uint32(b[off+1:])), off + 5, nil
 	}
-	return 0, 0, errAt(off, "expected map, found %s", typeName(c))
+	return 0, 0, errAt(off, "expected map, found %s", event.TypeName(c))
 }
 
 // rawBytes reads a str or bin at off and returns its payload and the next offset.
@@ -120,7 +120,7 @@ func rawBytes(b []byte, off int) (data []byte, isStr bool, next int, err error) 
 	case (c == 0xdb || c == 0xc6) && off+5 <= len(b):
 		n, p, isStr = int(binary.BigEndian.Uint32(b[off+1:])), off+5, c == 0xdb
 	default:
-		return nil, false, 0, errAt(off, "expected string or binary, found %s", typeName(c))
+		return nil, false, 0, errAt(off, "expected string or binary, found %s", event.TypeName(c))
 	}
 	if n < 0 || p+n > len(b) {
 		return nil, false, 0, &Error{Offset: int64(off), Msg: "string runs past the end of the message", Err: ErrTruncated}
@@ -142,30 +142,6 @@ func skipValue(b []byte, off int) (int, error) {
 		return 0, Shift(err, int64(off))
 	}
 	return off + n, nil
-}
-
-func typeName(c byte) string {
-	switch {
-	case c <= 0x7f, c >= 0xe0, c >= 0xcc && c <= 0xd3:
-		return "integer"
-	case c >= 0x80 && c <= 0x8f, c == 0xde, c == 0xdf:
-		return "map"
-	case c >= 0x90 && c <= 0x9f, c == 0xdc, c == 0xdd:
-		return "array"
-	case c >= 0xa0 && c <= 0xbf, c >= 0xd9 && c <= 0xdb:
-		return "string"
-	case c == 0xc0:
-		return "nil"
-	case c == 0xc2, c == 0xc3:
-		return "boolean"
-	case c >= 0xc4 && c <= 0xc6:
-		return "binary"
-	case c == 0xca, c == 0xcb:
-		return "float"
-	case c >= 0xc7 && c <= 0xc9, c >= 0xd4 && c <= 0xd8:
-		return "ext"
-	}
-	return fmt.Sprintf("invalid byte 0x%02x", c)
 }
 
 // ParseFrame decodes one event message (not a heartbeat, not a handshake
@@ -225,7 +201,7 @@ func ParseFrame(b []byte) (Frame, error) {
 		if tend >= len(b) || !isMap(b[tend]) {
 			what := "end of data"
 			if tend < len(b) {
-				what = typeName(b[tend])
+				what = event.TypeName(b[tend])
 			}
 			return f, errAt(tend, "record must be a map, found %s", what)
 		}
