@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // stdoutLine is Fluent Bit's default stdout rendering of a dummy event.
@@ -132,15 +134,12 @@ func TestStdinToStdoutExitsAtEndOfInput(t *testing.T) {
 	}
 }
 
+// freePort is below the ephemeral range: the e2e tests kill and restart
+// processes on the same address, and a port from the ephemeral range could
+// be taken meanwhile by any client socket on the machine.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return freeport.Addr(t)
 }
 
 // A stage started before its NATS server waits with a clear log line and

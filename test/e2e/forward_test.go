@@ -22,6 +22,7 @@ import (
 
 	"github.com/floe-io/floe/internal/event"
 	proto "github.com/floe-io/floe/internal/forward"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // forwardConfig is a forward input on addr delivering to a file.
@@ -555,12 +556,7 @@ func benchForwardToNull(b *testing.B, ack bool) {
 }
 
 func freePortB(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return freeport.Addr(b)
 }
 
 func execFloe(b *testing.B, args ...string) *exec.Cmd {

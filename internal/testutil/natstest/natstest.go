@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-io/floe/internal/testutil/freeport"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +24,8 @@ type Server struct {
 // Run starts a server on 127.0.0.1 with a free port and file storage in a temp dir.
 func Run(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, dir: t.TempDir(), port: -1}
+	// Below the ephemeral range, so Restart finds the port still free.
+	s := &Server{t: t, dir: t.TempDir(), port: freeport.Get(t)}
 	s.start()
 	t.Cleanup(s.Shutdown)
 	return s

@@ -19,6 +19,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugin/outputtest"
 	"github.com/floe-io/floe/internal/plugin/plugintest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 func openES(t *testing.T, spec *plugin.Spec, s *bulkSink, lines ...string) *Output {
@@ -338,7 +339,7 @@ func TestTLS(t *testing.T) {
 	s.tlsConfig = func(_ *http.Server, ln net.Listener) net.Listener {
 		return tls.NewListener(ln, &tls.Config{Certificates: pair})
 	}
-	s.listen(t, "127.0.0.1:0")
+	s.listen(t, freeport.Addr(t))
 	t.Cleanup(func() { s.srv.Close() })
 
 	out := openES(t, OpenSearchSpec(), s, "tls on", "tls.verify on", "tls.ca_file "+ca)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/floe-io/floe/internal/plugin/outputtest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // bulkSink is an HTTP server applying the bulk API's item semantics as
@@ -49,7 +50,7 @@ type bulkRequest struct {
 
 func newBulkSink(t testing.TB) *bulkSink {
 	s := &bulkSink{docs: map[string]map[string]any{}}
-	s.listen(t, "127.0.0.1:0")
+	s.listen(t, freeport.Addr(t))
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/floe-io/floe/internal/event"
 	proto "github.com/floe-io/floe/internal/forward"
 	"github.com/floe-io/floe/internal/plugin/outputtest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // fwdSink is a forward server built on Floe's forward protocol package (the
@@ -35,7 +36,7 @@ type fwdSink struct {
 
 func newFwdSink(t testing.TB, sharedKey string) *fwdSink {
 	s := &fwdSink{t: t, sharedKey: sharedKey, conns: map[net.Conn]bool{}}
-	s.listen("127.0.0.1:0")
+	s.listen(freeport.Addr(t))
 	t.Cleanup(s.close)
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/floe-io/floe/internal/plugin/outputtest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // jsonSink is an HTTP server taking the output's default json format (an
@@ -23,7 +24,7 @@ type jsonSink struct {
 
 func newJSONSink(t *testing.T) outputtest.Sink {
 	s := &jsonSink{t: t}
-	s.listen(t, "127.0.0.1:0")
+	s.listen(t, freeport.Addr(t))
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }

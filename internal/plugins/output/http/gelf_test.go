@@ -17,6 +17,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugin/outputtest"
 	"github.com/floe-io/floe/internal/plugin/plugintest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // gelfSink is an HTTP GELF endpoint: newline-separated GELF JSON objects,
@@ -27,7 +28,7 @@ type gelfSink struct {
 
 func newGELFSink(t *testing.T) outputtest.Sink {
 	s := &gelfSink{jsonSink: jsonSink{t: t}}
-	s.listenWith(t, "127.0.0.1:0", s.serveGELF)
+	s.listenWith(t, freeport.Addr(t), s.serveGELF)
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }

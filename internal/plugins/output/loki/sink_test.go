@@ -20,6 +20,8 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // pushRequestType is Loki's logproto.PushRequest built from the message
@@ -214,7 +216,7 @@ const (
 
 func newLokiSink(t testing.TB) *lokiSink {
 	s := &lokiSink{seen: map[string]bool{}}
-	s.listen(t, "127.0.0.1:0")
+	s.listen(t, freeport.Addr(t))
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/floe-io/floe/internal/plugin/outputtest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 const bucket = "logs"
@@ -44,7 +45,7 @@ func newFakeS3(t testing.TB, extra ...string) *fakeS3 {
 	if err := s.backend.CreateBucket(bucket); err != nil {
 		t.Fatal(err)
 	}
-	s.listen(t, "127.0.0.1:0")
+	s.listen(t, freeport.Addr(t))
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }

@@ -6,6 +6,7 @@ package inputsink
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugin/outputtest"
 	"github.com/floe-io/floe/internal/plugin/plugintest"
+	"github.com/floe-io/floe/internal/testutil/freeport"
 )
 
 // addresser is what Floe's network inputs offer once they listen.
@@ -42,7 +44,9 @@ type Sink struct {
 // gives the output's keys for the bound address; seq reads the record's seq.
 func New(t testing.TB, spec *plugin.Spec, lines []string, config func(host, port string) []string,
 	seq func(t testing.TB, ev event.Event) int64) *Sink {
-	s := &Sink{t: t, spec: spec, lines: lines, config: config, seq: seq, port: "0"}
+	// A port below the ephemeral range, so that after Restart no client
+	// socket of a concurrent test can hold it.
+	s := &Sink{t: t, spec: spec, lines: lines, config: config, seq: seq, port: strconv.Itoa(freeport.Get(t))}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
