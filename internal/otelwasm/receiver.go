@@ -67,3 +67,20 @@ func (i *Instance) Receive(ctx context.Context, sig Signal, grace time.Duration,
 	}
 	return nil
 }
+
+// Receivers are the signals whose receiver export (start_logs_receiver,
+// start_metrics_receiver, start_traces_receiver in the module's dialect)
+// the module has with the right signature, in the order logs, metrics,
+// traces.
+func (p *Plugin) Receivers() []Signal {
+	var out []Signal
+	for _, s := range []Signal{Logs, Metrics, Traces} {
+		if p.Module.CheckFunction(p.n.receiver[s.idx()], noTypes, noTypes) == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ReceiverExport is the name of sig's receiver export in the module's dialect.
+func (p *Plugin) ReceiverExport(sig Signal) string { return p.n.receiver[sig.idx()] }

@@ -18,6 +18,10 @@ type callCtx struct {
 	done    chan struct{}
 	timer   *time.Timer
 	stop    func() bool // unregisters the AfterFunc on parent
+	// onFire, when set, runs once as the context fires (under mu): it
+	// raises the stop global of code with Floe's inline checks, which
+	// do not watch Done.
+	onFire func()
 
 	mu       sync.Mutex
 	err      error
@@ -94,6 +98,9 @@ func (c *callCtx) expire() {
 	if c.inCall && c.err == nil && !time.Now().Before(c.deadline) {
 		c.err = context.DeadlineExceeded
 		close(c.done)
+		if c.onFire != nil {
+			c.onFire()
+		}
 	}
 }
 
@@ -106,6 +113,9 @@ func (c *callCtx) cancel(parent context.Context) {
 			c.err = context.Canceled
 		}
 		close(c.done)
+		if c.onFire != nil {
+			c.onFire()
+		}
 	}
 }
 

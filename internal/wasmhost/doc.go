@@ -39,12 +39,17 @@
 // the module and the import. The printf family takes (format, va_list) with
 // the arguments laid out by clang's wasm32 varargs ABI and formats as C does.
 //
-// Compile produces code that can be stopped at its deadline: wazero checks
-// at every loop back-edge and function entry whether the call must end
-// (WithCloseOnContextDone), at the price of an exit to Go each time (wazero
-// issue #2466: loop-heavy code runs several times slower). CompileTrusted
-// compiles without those checks, in a second wazero runtime sharing the
-// cache: faster, but a call that never returns blocks its goroutine for good.
+// Compile produces code that can be stopped at its deadline. wazero can
+// check at every loop back-edge and function entry whether the call must
+// end (WithCloseOnContextDone), at the price of an exit to Go each time
+// (wazero issue #2466: loop-heavy code runs several times slower); by
+// default Floe adds its own check to the module instead (a load, a branch
+// and a countdown that leaves to Go every few thousand checks so the
+// goroutine stays preemptible; stopcheck.go), and keeps wazero's only for
+// modules the rewriter cannot take, the interpreter, and
+// Options.WazeroStopChecks. CompileTrusted compiles without checks, in a second wazero
+// runtime sharing the cache: faster, but a call that never returns blocks
+// its goroutine for good.
 //
 // An Instance is NOT safe for concurrent use: one goroutine at a time.
 // Guest memory is allocated as WAMR does: with the module's malloc/free when

@@ -202,7 +202,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	}
 
 	inst := &Instance{module: m, cfg: cfg, log: log}
-	if c.eng.bounded {
+	if m.Bounded() {
 		inst.cctx = newCallCtx(max(cfg.Timeout, 0))
 	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
@@ -265,6 +265,20 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 		inst.mem = m
 	}
 	c.instances.Store(mod, inst)
+	if c.stopChecks {
+		stop, ok1 := mod.ExportedGlobal(stopGlobalName).(api.MutableGlobal)
+		budget, ok2 := mod.ExportedGlobal(budgetGlobalName).(api.MutableGlobal)
+		if !ok1 || !ok2 {
+			_ = mod.Close(ctx)
+			inst.flush()
+			inst.lin.release()
+			return nil, fmt.Errorf("wasm module %s: stop globals %s, %s missing after instrumentation", m.name, stopGlobalName, budgetGlobalName)
+		}
+		// Runs on the timer (or cancelling) goroutine while the guest
+		// runs: plain stores the guest's next check loads. Zeroing the
+		// budget sends it down the slow path, which looks at stop.
+		inst.cctx.onFire = func() { stop.Set(1); budget.Set(0) }
+	}
 	fail := func(err error) (*Instance, error) {
 		_ = inst.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -442,7 +456,8 @@ func (i *Instance) call(ctx context.Context, name string, f api.Function, stack 
 		cctx = i.cctx
 	}
 	err := f.CallWithStack(cctx, stack)
-	if i.cctx != nil && i.cctx.end() && err == nil {
+	fired := i.cctx != nil && i.cctx.end()
+	if fired && err == nil {
 		// The deadline passed as the call returned: its result stands, but
 		// the context is spent, so the instance must be replaced.
 		i.broken = &CallError{Module: i.module.name, Func: name, Kind: KindTimeout, Err: context.DeadlineExceeded}
@@ -467,6 +482,13 @@ func (i *Instance) call(ctx context.Context, name string, f api.Function, stack 
 		default:
 			ce.Kind, ce.ExitCode = KindExit, code
 			i.exited, i.exitCode = true, code
+		}
+	} else if fired && i.module.code.stopChecks {
+		// The stop global made the guest trap (unreachable).
+		if ctx.Err() != nil {
+			ce.Kind, ce.Err = KindCanceled, ctx.Err()
+		} else {
+			ce.Kind, ce.Err = KindTimeout, context.DeadlineExceeded
 		}
 	} else if i.lin.hit {
 		ce.Kind = KindMemoryLimit

@@ -28,6 +28,9 @@ type code struct {
 	envNames []string // env functions the module imports
 	memMin   uint32   // pages
 	hasMem   bool
+	// stopChecks: compiled from addStopChecks' rewrite, on the engine
+	// without wazero's checks; calls stop through the stop global.
+	stopChecks bool
 
 	envOnce sync.Once
 	env     api.Module // host module with the env imports, shared by the instances
@@ -103,7 +106,7 @@ func (m *Module) exportList() string {
 
 // Bounded reports whether calls on the module's instances can be stopped
 // at their deadline (Compile), or not (CompileTrusted).
-func (m *Module) Bounded() bool { return m.code.eng.bounded }
+func (m *Module) Bounded() bool { return m.code.eng.bounded || m.code.stopChecks }
 
 // MinMemory is the linear memory the module needs at start, in bytes.
 func (m *Module) MinMemory() uint64 { return uint64(m.code.memMin) * pageSize }

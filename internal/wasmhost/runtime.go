@@ -26,25 +26,32 @@ type Options struct {
 	// Logger receives the runtime's own messages (and guest output of
 	// instances that have no logger of their own); nil discards them.
 	Logger *slog.Logger
+	// WazeroStopChecks makes Compile keep wazero's WithCloseOnContextDone
+	// (an exit to Go at every loop iteration and call: several times
+	// slower on loop-heavy guests) instead of Floe's inline stop checks
+	// (stopcheck.go), which are the default where the compiler runs. For
+	// comparison, and a way back should a module trip the rewriter.
+	WazeroStopChecks bool
 }
 
 // Runtime is Floe's WebAssembly runtime: wazero with WASI preview 1, the
 // env module, a compilation cache and the modules compiled so far. It is
 // safe for concurrent use.
 //
-// It holds up to two wazero runtimes sharing the cache: the one Compile uses,
-// whose compiled code checks at every loop back-edge and function entry
-// whether the call must stop (wazero's WithCloseOnContextDone), so
-// deadlines are enforced; and, made on first use of CompileTrusted, one
-// without those checks, whose calls run faster (wazero takes an exit to Go
-// at every loop iteration to check, see wazero issue #2466) but cannot be
-// stopped.
+// It holds up to two wazero runtimes sharing the cache: one whose compiled
+// code checks at every loop back-edge and function entry whether the call
+// must stop (wazero's WithCloseOnContextDone, an exit to Go at every check:
+// wazero issue #2466), used by Compile; and, made on first use, one without
+// those checks, which runs CompileTrusted code and the code Compile gives
+// Floe's own inline stop checks (stopcheck.go; unless
+// Options.WazeroStopChecks).
 type Runtime struct {
-	cache       wazero.CompilationCache
-	cacheDir    string
-	log         *slog.Logger
-	interpreter bool
-	compiler    bool
+	cache        wazero.CompilationCache
+	cacheDir     string
+	log          *slog.Logger
+	interpreter  bool
+	compiler     bool
+	inlineChecks bool
 
 	bounded *engine
 	mems    memPool
@@ -123,11 +130,12 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runtime{
-		cacheDir:    opts.CacheDir,
-		log:         log,
-		interpreter: opts.Interpreter,
-		compiler:    !opts.Interpreter && compilerSupported(),
-		modules:     map[moduleKey]*moduleEntry{},
+		cacheDir:     opts.CacheDir,
+		log:          log,
+		interpreter:  opts.Interpreter,
+		compiler:     !opts.Interpreter && compilerSupported(),
+		inlineChecks: !opts.WazeroStopChecks,
+		modules:      map[moduleKey]*moduleEntry{},
 	}
 	if opts.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
@@ -233,11 +241,23 @@ func (r *Runtime) compileBytes(ctx context.Context, name string, bin []byte, tru
 	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
 		return nil, fmt.Errorf("wasm module %s: not a WebAssembly binary module (WASM bytecode expected; AOT objects and text format are not supported)", name)
 	}
-	e, err := r.engine(ctx, trusted)
+	key := moduleKey{sha256.Sum256(bin), trusted}
+	// Code with deadlines gets Floe's inline stop checks and runs on the
+	// engine without wazero's (see stopcheck.go); the interpreter, a module
+	// the rewriter cannot decode or one without memory, and
+	// Options.WazeroStopChecks keep wazero's checks.
+	var checked []byte
+	if !trusted && r.compiler && r.inlineChecks {
+		var ierr error
+		if checked, ierr = addStopChecks(bin); ierr != nil {
+			r.log.Debug("wasm: module compiled with wazero's deadline checks (slower)", "module", name, "reason", ierr)
+			checked = nil
+		}
+	}
+	e, err := r.engine(ctx, trusted || checked != nil)
 	if err != nil {
 		return nil, err
 	}
-	key := moduleKey{sha256.Sum256(bin), trusted}
 	r.mu.Lock()
 	me := r.modules[key]
 	if me == nil {
@@ -246,7 +266,14 @@ func (r *Runtime) compileBytes(ctx context.Context, name string, bin []byte, tru
 	}
 	r.mu.Unlock()
 	me.once.Do(func() {
-		me.mod, me.err = r.compile(ctx, e, name, bin)
+		if checked != nil {
+			me.mod, me.err = r.compile(ctx, e, name, checked)
+			if me.err == nil {
+				me.mod.code.stopChecks = true
+			}
+		} else {
+			me.mod, me.err = r.compile(ctx, e, name, bin)
+		}
 		if me.err != nil {
 			// Do not remember failures (a cancelled context, say).
 			r.mu.Lock()

@@ -2,6 +2,7 @@ package wasmsdk
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"github.com/floe-io/floe/internal/event"
 )
@@ -140,3 +141,52 @@ func nextEvent(b []byte, off int, r *event.RawEvent) (int, error) {
 }
 
 func isMapByte(c byte) bool { return c&0xf0 == 0x80 || c == 0xde || c == 0xdf }
+
+// rawGet finds key in the MessagePack map b without decoding it: keys are
+// compared in place, other values skipped, and only the value found is
+// decoded. An error means b is not a map of string keys (the caller then
+// decodes it whole, which reports the error).
+func rawGet(b []byte, key string) (any, bool, error) {
+	n, off, ok := mapHeader(b)
+	if !ok {
+		if len(b) == 0 {
+			return nil, false, nil
+		}
+		return nil, false, errNotMap
+	}
+	for range n {
+		if off >= len(b) {
+			return nil, false, errNotMap
+		}
+		var kl int
+		c := b[off]
+		switch {
+		case c >= 0xa0 && c <= 0xbf:
+			kl, off = int(c&0x1f), off+1
+		case c == 0xd9 && off+1 < len(b):
+			kl, off = int(b[off+1]), off+2
+		case c == 0xda && off+3 <= len(b):
+			kl, off = int(binary.BigEndian.Uint16(b[off+1:])), off+3
+		case c == 0xdb && off+5 <= len(b):
+			kl, off = int(binary.BigEndian.Uint32(b[off+1:])), off+5
+		default:
+			return nil, false, errNotMap
+		}
+		if kl > len(b)-off {
+			return nil, false, errNotMap
+		}
+		if kl == len(key) && string(b[off:off+kl]) == key {
+			v, _, err := event.Value(b, off+kl)
+			if err != nil {
+				return nil, false, err
+			}
+			return v, true, nil
+		}
+		if off = skipValue(b, off+kl); off < 0 {
+			return nil, false, errNotMap
+		}
+	}
+	return nil, false, nil
+}
+
+var errNotMap = errors.New("not a map of string keys")

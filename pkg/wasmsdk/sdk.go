@@ -50,11 +50,9 @@ type KV = event.KV
 // Event is one record of the chunk. The Event a Handler receives is reused
 // for the next record: Clone it to keep it past the call.
 type Event struct {
-	// Time is the event's timestamp; changing it is seen by Emit.
-	Time Time
-
-	orig     Time
+	t        Time   // the timestamp (SetTime changes it)
 	off      int    // offset of raw in the input chunk
+	idx      int    // v2: index of the event in the input chunk; -1 when not v2 or changed
 	raw      []byte // the record's encoding while unchanged
 	metaRaw  []byte
 	bodyRaw  []byte
@@ -66,21 +64,45 @@ type Event struct {
 	bodySet  bool // body changed
 	extra    []KV // pairs Add appended to a body not decoded
 	decodeEr error
+	dirty    bool // metadata or body changed, pairs added, or a decode error: not the input record any more
 	touched  bool // more than the raw fields set: reset clears all
 }
 
 // NewEvent makes an event from a body (nil: empty) with empty metadata.
 func NewEvent(t Time, body Map) *Event {
-	return &Event{Time: t, body: body, bodyDec: true, bodySet: true, meta: Map{}, metaDec: true, metaSet: true}
+	return &Event{t: t, idx: -1, body: body, bodyDec: true, bodySet: true, meta: Map{}, metaDec: true, metaSet: true, dirty: true, touched: true}
 }
 
 func (e *Event) reset(r *event.RawEvent) {
 	// Clearing the whole struct for every record is a measurable share of
 	// a passthrough: only do it after a record that was looked into.
 	if e.touched {
-		*e = Event{}
+		e.clear()
 	}
-	e.Time, e.orig, e.off, e.raw, e.metaRaw, e.bodyRaw = r.Time, r.Time, r.Offset, r.Raw, r.Meta, r.Body
+	e.t, e.off, e.idx, e.raw, e.metaRaw, e.bodyRaw = r.Time, r.Offset, -1, r.Raw, r.Meta, r.Body
+}
+
+// clear empties e for the next record, keeping the storage of Add's pairs
+// (encoded by then): an allocation per record otherwise.
+func (e *Event) clear() {
+	ex := e.extra[:0]
+	clear(ex[:cap(ex)]) // drop references to the last values
+	*e = Event{extra: ex}
+}
+
+// Time is the event's timestamp.
+func (e *Event) Time() Time { return e.t }
+
+// SetTime changes the event's timestamp.
+func (e *Event) SetTime(t Time) {
+	if t != e.t {
+		e.t, e.touched, e.dirty, e.idx = t, true, true, -1
+	}
+}
+
+// unchanged reports whether e is still the input record it was given as.
+func (e *Event) unchanged() bool {
+	return e.raw != nil && !e.dirty
 }
 
 func decodeMap(b []byte) (Map, error) {
@@ -105,7 +127,7 @@ func (e *Event) Body() Map {
 	if !e.bodyDec {
 		m, err := decodeMap(e.bodyRaw)
 		if err != nil {
-			e.decodeEr = fmt.Errorf("record body: %w", err)
+			e.decodeEr, e.dirty, e.idx = fmt.Errorf("record body: %w", err), true, -1
 			m = Map{}
 		}
 		e.body, e.bodyDec = m, true
@@ -121,7 +143,7 @@ func (e *Event) Body() Map {
 // way to add a field, as the body is not decoded (a key already present is
 // then there twice).
 func (e *Event) Add(key string, v any) {
-	e.touched = true
+	e.touched, e.dirty, e.idx = true, true, -1
 	if e.bodyDec {
 		e.body = append(e.body, KV{Key: key, Value: v})
 		e.bodySet = true
@@ -135,11 +157,23 @@ func (e *Event) SetBody(m Map) {
 	if m == nil {
 		m = Map{}
 	}
-	e.body, e.bodyDec, e.bodySet, e.touched = m, true, true, true
+	e.body, e.bodyDec, e.bodySet, e.touched, e.dirty, e.idx = m, true, true, true, true, -1
 }
 
-// Get returns the body's value for key.
-func (e *Event) Get(key string) (any, bool) { return e.Body().Get(key) }
+// Get returns the body's value for key. On a body not decoded yet, only
+// that value is decoded (the others are skipped).
+func (e *Event) Get(key string) (any, bool) {
+	if !e.bodyDec {
+		v, ok, err := rawGet(e.bodyRaw, key)
+		if err == nil {
+			if !ok {
+				return Map(e.extra).Get(key)
+			}
+			return v, true
+		}
+	}
+	return e.Body().Get(key)
+}
 
 // GetString returns the body's value for key when it is a string (or binary).
 func (e *Event) GetString(key string) (string, bool) {
@@ -177,7 +211,7 @@ func (e *Event) Meta() Map {
 	if !e.metaDec {
 		m, err := decodeMap(e.metaRaw)
 		if err != nil {
-			e.decodeEr = fmt.Errorf("record metadata: %w", err)
+			e.decodeEr, e.dirty, e.idx = fmt.Errorf("record metadata: %w", err), true, -1
 			m = Map{}
 		}
 		e.meta, e.metaDec = m, true
@@ -190,11 +224,19 @@ func (e *Event) SetMeta(m Map) {
 	if m == nil {
 		m = Map{}
 	}
-	e.meta, e.metaDec, e.metaSet, e.touched = m, true, true, true
+	e.meta, e.metaDec, e.metaSet, e.touched, e.dirty, e.idx = m, true, true, true, true, -1
 }
 
-// GetMeta returns the metadata's value for key.
-func (e *Event) GetMeta(key string) (any, bool) { return e.Meta().Get(key) }
+// GetMeta returns the metadata's value for key (decoding only that value
+// when the metadata was not decoded yet).
+func (e *Event) GetMeta(key string) (any, bool) {
+	if !e.metaDec {
+		if v, ok, err := rawGet(e.metaRaw, key); err == nil {
+			return v, ok
+		}
+	}
+	return e.Meta().Get(key)
+}
 
 // SetMetaKey sets key in the metadata.
 func (e *Event) SetMetaKey(key string, v any) {
@@ -205,7 +247,7 @@ func (e *Event) SetMetaKey(key string, v any) {
 
 // Clone is a deep copy of the event that stays valid after the Handler returns.
 func (e *Event) Clone() *Event {
-	c := &Event{Time: e.Time, orig: e.Time}
+	c := &Event{t: e.t, idx: -1}
 	c.SetMeta(e.Meta().Clone())
 	c.SetBody(e.Body().Clone())
 	return c
@@ -214,11 +256,11 @@ func (e *Event) Clone() *Event {
 // appendTo encodes the event in Floe's v2 layout [[time, meta], body],
 // copying the original bytes when nothing changed.
 func (e *Event) appendTo(b []byte) []byte {
-	if e.raw != nil && !e.metaSet && !e.bodySet && len(e.extra) == 0 && e.Time == e.orig {
+	if e.unchanged() {
 		return append(b, e.raw...)
 	}
 	b = append(b, 0x92, 0x92)
-	b = e.Time.AppendMsgpack(b)
+	b = e.t.AppendMsgpack(b)
 	switch {
 	case e.metaSet:
 		b = e.meta.AppendMsgpack(b)
@@ -288,6 +330,14 @@ type Output struct {
 	// run ends: a passthrough is one copy, not one per record.
 	data             []byte
 	runStart, runEnd int
+	// v2 (host index): unchanged input events are emitted by reference, as
+	// 'R' frames of runs of consecutive events with one tag.
+	indexed          bool
+	refTag           string
+	refFirst, refEnd int
+	// next is the index of the event that would extend the open run of
+	// references when emitted with the input's tag (-2: no such run).
+	next int
 }
 
 // Tag is the input chunk's tag.
@@ -295,12 +345,31 @@ func (o *Output) Tag() string { return o.tag }
 
 // Emit emits ev with the input's tag. An event may be emitted several
 // times (changed in between, to split a record).
-func (o *Output) Emit(ev *Event) { o.EmitTag(o.tag, ev) }
+func (o *Output) Emit(ev *Event) {
+	// Fast path, small enough to be inlined into the handler (under
+	// WebAssembly a call costs more than this test): the next input
+	// event, unchanged (a changed event has idx -1), extends the open run
+	// of references; refEnd catches up in emitRef and flushRef.
+	if ev.idx != o.next {
+		o.emitInputTag(ev)
+		return
+	}
+	o.next++
+}
+
+func (o *Output) emitInputTag(ev *Event) { o.EmitTag(o.tag, ev) }
 
 // EmitTag emits ev with another tag: the host puts it in a chunk of that
 // tag, routed by its own Match rules.
 func (o *Output) EmitTag(tag string, ev *Event) {
-	if ev.raw != nil && !ev.touched && ev.Time == ev.orig && o.open && o.cur == tag {
+	if ev.decodeEr != nil && o.err == nil {
+		o.err = ev.decodeEr
+	}
+	if o.indexed && ev.idx >= 0 && ev.unchanged() {
+		o.emitRef(tag, ev.idx)
+		return
+	}
+	if !o.indexed && ev.unchanged() && o.open && o.cur == tag {
 		if o.runEnd == ev.off && o.runEnd > o.runStart {
 			o.runEnd += len(ev.raw)
 			return
@@ -309,9 +378,7 @@ func (o *Output) EmitTag(tag string, ev *Event) {
 		o.runStart, o.runEnd = ev.off, ev.off+len(ev.raw)
 		return
 	}
-	if ev.decodeEr != nil && o.err == nil {
-		o.err = ev.decodeEr
-	}
+	o.flushRef()
 	o.frame(tag)
 	o.flushRun()
 	o.buf = ev.appendTo(o.buf)
@@ -322,6 +389,42 @@ func (o *Output) flushRun() {
 		o.buf = append(o.buf, o.data[o.runStart:o.runEnd]...)
 	}
 	o.runStart, o.runEnd = 0, 0
+}
+
+// emitRef emits input event i with tag by reference.
+func (o *Output) emitRef(tag string, i int) {
+	if o.next >= 0 {
+		o.refEnd = o.next
+	}
+	if o.refEnd == i && o.refEnd > o.refFirst && o.refTag == tag {
+		o.refEnd++
+		if o.next >= 0 {
+			o.next++
+		}
+		return
+	}
+	o.flushRef()
+	o.refTag, o.refFirst, o.refEnd = tag, i, i+1
+	if tag == o.tag {
+		o.next = i + 1
+	}
+}
+
+// flushRef writes the pending run of references as an 'R' frame.
+func (o *Output) flushRef() {
+	if o.next >= 0 {
+		o.refEnd = o.next
+	}
+	if o.refEnd <= o.refFirst {
+		return
+	}
+	o.close()
+	o.buf = append(o.buf, 'R')
+	o.buf = binary.LittleEndian.AppendUint32(o.buf, uint32(len(o.refTag)))
+	o.buf = append(o.buf, o.refTag...)
+	o.buf = binary.LittleEndian.AppendUint32(o.buf, uint32(o.refFirst))
+	o.buf = binary.LittleEndian.AppendUint32(o.buf, uint32(o.refEnd-o.refFirst))
+	o.refFirst, o.refEnd, o.next = 0, 0, -2
 }
 
 func (o *Output) frame(tag string) {
@@ -368,7 +471,7 @@ func Run(tag string, data []byte) []byte { return ProcessChunk(handler, tag, dat
 // through with the input's tag. The result is valid until the next call.
 func ProcessChunk(h Handler, tag string, data []byte) []byte {
 	o := &scratch
-	*o = Output{tag: tag, buf: o.buf[:0], data: data}
+	*o = Output{tag: tag, buf: o.buf[:0], data: data, next: -2}
 	if h == nil {
 		return errorFrame(o.buf, "wasmsdk: no handler registered (call wasmsdk.Handle in init)")
 	}
@@ -394,6 +497,56 @@ func ProcessChunk(h Handler, tag string, data []byte) []byte {
 			return errorFrame(o.buf[:0], o.err.Error())
 		}
 	}
+	o.close()
+	scratch.buf = o.buf
+	return o.buf
+}
+
+// indexEntry is one event of the host's v2 index (docs/wasm-abi.md), laid
+// out as the host writes it (WebAssembly is little-endian).
+type indexEntry struct {
+	Off, Len         uint32
+	MetaOff, MetaLen uint32
+	BodyOff, BodyLen uint32
+	Sec              int64
+	Nsec             uint32
+	Kind             uint32 // 0 record, 1 group start, 2 group end
+}
+
+// processIndexed runs h on a chunk the host has indexed: no scan of the
+// events, and unchanged events go back as references to the input.
+func processIndexed(h Handler, tag string, data []byte, idx []indexEntry) []byte {
+	o := &scratch
+	*o = Output{tag: tag, buf: o.buf[:0], data: data, indexed: true, next: -2}
+	if h == nil {
+		return errorFrame(o.buf, "wasmsdk: no handler registered (call wasmsdk.Handle in init)")
+	}
+	for i := range idx {
+		x := &idx[i]
+		if x.Kind != 0 {
+			o.emitRef(tag, i) // group marker
+			continue
+		}
+		if n := uint64(len(data)); uint64(x.Off)+uint64(x.Len) > n || uint64(x.MetaOff)+uint64(x.MetaLen) > n || uint64(x.BodyOff)+uint64(x.BodyLen) > n {
+			return errorFrame(o.buf[:0], fmt.Sprintf("wasmsdk: index entry %d outside the chunk", i))
+		}
+		// resetIndexed, by hand: a call per record shows under WebAssembly.
+		e := &cur
+		if e.touched {
+			e.clear()
+		}
+		e.t, e.off, e.idx = Time{Sec: x.Sec, Nsec: x.Nsec}, int(x.Off), i
+		e.raw = data[x.Off : x.Off+x.Len]
+		e.metaRaw = data[x.MetaOff : x.MetaOff+x.MetaLen]
+		e.bodyRaw = data[x.BodyOff : x.BodyOff+x.BodyLen]
+		if err := h(tag, e, o); err != nil {
+			return errorFrame(o.buf[:0], err.Error())
+		}
+		if o.err != nil {
+			return errorFrame(o.buf[:0], o.err.Error())
+		}
+	}
+	o.flushRef()
 	o.close()
 	scratch.buf = o.buf
 	return o.buf

@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
-for g in attrproc nomarker recvexp legacy v1prefix; do
+for g in attrproc nomarker recvexp recvsig legacy v1prefix; do
 	GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -trimpath -buildvcs=false \
 		-ldflags='-s -w' -o testdata/$g.wasm ./testdata/src/$g
 done

@@ -58,7 +58,7 @@ func Spec() *plugin.Spec {
 		AnyKey:    true,
 		NewFilter: New,
 		Check: func(ctx context.Context, set plugin.Settings, p *plugin.Props) error {
-			_, err := load(ctx, set, p, nil)
+			_, _, err := load(ctx, set, p, nil)
 			return err
 		},
 	}
@@ -72,32 +72,12 @@ type Options struct {
 
 type settings = otelwasm.Settings
 
-func parse(p *plugin.Props) (settings, error) { return otelwasm.ParseSettings(p, Spec()) }
-
 func pluginConfig(p *plugin.Props) ([]byte, error) { return otelwasm.ConfigJSON(p) }
 
-func load(ctx context.Context, set plugin.Settings, p *plugin.Props, rt *wasmhost.Runtime) (*otelwasm.Plugin, error) {
-	s, err := parse(p)
-	if err != nil {
-		return nil, err
-	}
-	if rt == nil {
-		if rt, err = wasmhost.Shared(wasmhost.DefaultCacheDir(set.Service.StoragePath), set.Logger); err != nil {
-			return nil, err
-		}
-	}
+func load(ctx context.Context, set plugin.Settings, p *plugin.Props, rt *wasmhost.Runtime) (settings, *otelwasm.Plugin, error) {
 	// Logs always; metrics and traces are checked at run time, since a
 	// processor need not handle them (their chunks then pass through).
-	loadFn := otelwasm.Load
-	if s.Timeout < 0 {
-		// No deadline: code without the termination checks runs faster.
-		loadFn = otelwasm.LoadTrusted
-	}
-	pl, err := loadFn(ctx, rt, s.Path, otelwasm.Processor, []otelwasm.Signal{otelwasm.Logs}, s.Config)
-	if err != nil {
-		return nil, p.Errorf("path", "%v", err)
-	}
-	return pl, nil
+	return otelwasm.Open(ctx, set, p, Spec(), rt, otelwasm.Processor, []otelwasm.Signal{otelwasm.Logs}, true)
 }
 
 // Filter is a configured otelwasm filter, safe for concurrent use.
@@ -107,7 +87,7 @@ type Filter struct {
 	log  *slog.Logger
 	base *slog.Logger
 	pl   *otelwasm.Plugin
-	pool chan *otelwasm.Instance // idle instances and free slots (nil)
+	pool *otelwasm.Pool
 	opt  otlplog.Options
 }
 
@@ -119,11 +99,7 @@ func New(ctx context.Context, set plugin.Settings, p *plugin.Props) (plugin.Filt
 // NewWithOptions builds the filter: it loads and checks the module and
 // makes the first instance (running start), so a bad module fails start-up.
 func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, opts Options) (*Filter, error) {
-	s, err := parse(p)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := load(ctx, set, p, opts.Runtime)
+	s, pl, err := load(ctx, set, p, opts.Runtime)
 	if err != nil {
 		return nil, err
 	}
@@ -136,70 +112,33 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 		name = "otelwasm"
 	}
 	f := &Filter{s: s, name: name, log: base.With("filter", name), base: base, pl: pl}
-	size := opts.PoolSize
-	if size <= 0 {
-		size = 2
-	}
-	f.pool = make(chan *otelwasm.Instance, size)
-	first, err := f.instantiate(ctx)
+	f.pool, err = otelwasm.NewPool(ctx, pl, wasmhost.InstanceConfig{
+		Name: name, MemoryLimit: s.MemLimit, Timeout: s.Timeout, Logger: base,
+	}, opts.PoolSize, f.log)
 	if err != nil {
 		return nil, p.Errorf("path", "%v", err)
-	}
-	f.pool <- first
-	for range size - 1 {
-		f.pool <- nil
 	}
 	f.log.Debug("otelwasm filter ready", "module", s.Path, "dialect", pl.Dialect.String())
 	return f, nil
 }
 
-func (f *Filter) instantiate(ctx context.Context) (*otelwasm.Instance, error) {
-	return f.pl.Instantiate(ctx, wasmhost.InstanceConfig{
-		Name: f.name, MemoryLimit: f.s.MemLimit, Timeout: f.s.Timeout, Logger: f.base,
-	})
-}
-
 // Close shuts the idle instances down; it waits for the busy ones.
-func (f *Filter) Close(ctx context.Context) error {
-	var errs []error
-	for range cap(f.pool) {
-		select {
-		case i := <-f.pool:
-			if i != nil {
-				errs = append(errs, i.Close(ctx))
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return errors.Join(errs...)
-}
+func (f *Filter) Close(ctx context.Context) error { return f.pool.Close(ctx) }
 
 // FilterChunk runs one chunk through the guest.
 func (f *Filter) FilterChunk(ctx context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
-	var inst *otelwasm.Instance
-	select {
-	case inst = <-f.pool:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { f.pool <- inst }()
-	if inst == nil {
+	var out []*chunk.Chunk
+	err := f.pool.Do(ctx, func(inst *otelwasm.Instance) error {
 		var err error
-		if inst, err = f.instantiate(ctx); err != nil {
-			inst = nil
-			return nil, fmt.Errorf("otelwasm %s: %w", f.name, err)
-		}
-	}
-	out, err := f.run(ctx, inst, c)
-	if recycle, why := inst.Wasm().NeedsRecycle(); recycle {
-		f.log.Warn("otelwasm: replacing instance", "reason", why)
-		_ = inst.Close(context.WithoutCancel(ctx))
-		inst = nil
-	}
+		out, err = f.run(ctx, inst, c)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, otelwasm.ErrNoInstance) {
+			return nil, fmt.Errorf("otelwasm %s: %w", f.name, err)
 		}
 		f.log.Error("otelwasm: chunk not processed", "tag", c.Tag, "type", c.Signal(), "records", c.Records, "error", err,
 			"on_error", map[bool]string{true: "keep", false: "drop"}[f.s.Keep])

@@ -153,7 +153,7 @@ func TestBatchBadOutput(t *testing.T) {
 	}
 	ok := append(frame('E', "x", ev), frame('E', "y", nil)...)
 	ok = append(ok, frame('E', "x", ev)...)
-	cs, err := parseFrames(ok)
+	cs, err := parseFrames(ok, nil)
 	if err != nil || len(cs) != 1 || cs[0].Tag != "x" || cs[0].Records != 2 {
 		t.Fatalf("good frames: %+v %v", cs, err)
 	}
@@ -167,7 +167,7 @@ func TestBatchBadOutput(t *testing.T) {
 		{[]byte{'E', 1}, "truncated tag length"},
 		{append([]byte{'X', 4, 0, 0, 0}, "boom"...), "guest error: boom"},
 	} {
-		if _, err := parseFrames(tc.buf); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := parseFrames(tc.buf, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.buf, err, tc.want)
 		}
 	}
@@ -180,7 +180,7 @@ func FuzzBatchOutput(f *testing.F) {
 	f.Add(append(b, ev...))
 	f.Add([]byte{'X', 1, 0, 0, 0, 'e'})
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		cs, err := parseFrames(buf)
+		cs, err := parseFrames(buf, nil)
 		if err != nil {
 			return
 		}
@@ -197,4 +197,128 @@ func FuzzBatchOutput(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A pkg/wasmsdk guest speaks v2 (the host's index, 'R' frames): its
+// passthrough hands back the input's own bytes, group markers included but
+// not counted; a hand-written v1 guest keeps working beside it.
+func TestBatchV2Passthrough(t *testing.T) {
+	f, _ := newFilter(t, Options{}, "wasm_path", example(t, "passthrough"))
+	if !f.batch || !f.batchV2 || f.batchFn != batchFilterV2Name {
+		t.Fatalf("SDK guest: batch %v v2 %v fn %s, want the v2 entry point", f.batch, f.batchV2, f.batchFn)
+	}
+	c := chunkOf(t, "app", `{"a":1}`, `{"b":"x"}`, `{"c":[1,2]}`)
+	data := event.AppendRaw(nil, event.Time{Sec: event.GroupStartSec}, nil, []byte{0x80})
+	data = append(data, c.Data...)
+	data = event.AppendRaw(data, event.Time{Sec: event.GroupEndSec}, nil, []byte{0x80})
+	c.Data, c.Records = data, 0 // Records unknown: the index counts them
+	out, err := f.FilterChunk(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Tag != "app" || out[0].Records != 3 || string(out[0].Data) != string(data) {
+		t.Fatalf("want the input chunk back (3 records), got %+v", out)
+	}
+	if &out[0].Data[0] != &data[0] {
+		t.Error("passthrough output copied the input instead of sharing it")
+	}
+	if m := f.Metrics(); m.RecordsIn.Load() != 3 || m.RecordsOut.Load() != 3 || m.Drops.Load() != 0 {
+		t.Errorf("metrics in %d out %d drops %d, want 3 3 0", m.RecordsIn.Load(), m.RecordsOut.Load(), m.Drops.Load())
+	}
+
+	v1, _ := newFilter(t, Options{}, "wasm_path", example(t, "raw_passthrough"))
+	if !v1.batch || v1.batchV2 {
+		t.Fatalf("v1 guest: batch %v v2 %v", v1.batch, v1.batchV2)
+	}
+	equal(t, bodies(run(t, v1, chunkOf(t, "t", `{"a":1}`))), []string{`{"a":1}`})
+}
+
+// 'R' frames: runs of input events by index, mixed with 'E' frames of the
+// same tag in order; out of range or from a v1 guest they are refused.
+func TestBatchRefFrames(t *testing.T) {
+	in := chunkOf(t, "in", `{"n":0}`, `{"n":1}`, `{"n":2}`)
+	var x chunkIndex
+	if err := x.build(in.Data); err != nil {
+		t.Fatal(err)
+	}
+	if len(x.wire) != 3*indexEntrySize || x.records() != 3 {
+		t.Fatalf("index: %d bytes, %d records", len(x.wire), x.records())
+	}
+	ref := func(tag string, first, count uint32) []byte {
+		b := []byte{'R'}
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(tag)))
+		b = append(b, tag...)
+		b = binary.LittleEndian.AppendUint32(b, first)
+		return binary.LittleEndian.AppendUint32(b, count)
+	}
+	ev := event.AppendRaw(nil, t0, nil, event.Map{{Key: "new", Value: true}}.AppendMsgpack(nil))
+	e := []byte{'E', 1, 0, 0, 0, 'a'}
+	e = binary.LittleEndian.AppendUint32(e, uint32(len(ev)))
+	e = append(e, ev...)
+	buf := append(ref("a", 2, 1), e...)
+	buf = append(buf, ref("b", 0, 2)...)
+	buf = append(buf, ref("a", 0, 1)...)
+	cs, err := parseFrames(buf, &x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, fmt.Sprintf("%s:%d:%s", c.Tag, c.Records, strings.Join(bodies(decode(t, []*chunk.Chunk{c})), " ")))
+	}
+	equal(t, got, []string{`a:3:{"n":2} {"new":true} {"n":0}`, `b:2:{"n":0} {"n":1}`})
+	if string(in.Data) != string(chunkOf(t, "in", `{"n":0}`, `{"n":1}`, `{"n":2}`).Data) {
+		t.Fatal("parsing 'R' frames changed the input chunk")
+	}
+	for _, tc := range []struct {
+		buf  []byte
+		x    *chunkIndex
+		want string
+	}{
+		{ref("a", 0, 1), nil, "'R' frame from a v1 guest"},
+		{ref("a", 2, 2), &x, "input events 2..3, the chunk has 3"},
+		{ref("a", 0xffffffff, 2), &x, "the chunk has 3"},
+		{ref("a", 0, 1)[:10], &x, "truncated 'R' frame"},
+	} {
+		if _, err := parseFrames(tc.buf, tc.x); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("% x: error %v, want %q", tc.buf, err, tc.want)
+		}
+	}
+}
+
+// plugin_config reaches a batch guest through floe_configure: sample keeps
+// 1 in n; a value the guest refuses, or plugin_config for a module that
+// takes none, fails start-up with the reason.
+func TestBatchPluginConfig(t *testing.T) {
+	var recs []string
+	for i := range 7 {
+		recs = append(recs, fmt.Sprintf(`{"i":%d}`, i))
+	}
+	for _, tc := range []struct {
+		kv   []string
+		want []string
+	}{
+		{[]string{"plugin_config", `{"n": 3}`}, []string{`{"i":0}`, `{"i":3}`, `{"i":6}`}},
+		{[]string{"plugin_config.n", "2"}, []string{`{"i":0}`, `{"i":2}`, `{"i":4}`, `{"i":6}`}},
+		{nil, []string{`{"i":0}`}}, // default n 10
+	} {
+		f, _ := newFilter(t, Options{PoolSize: 1}, append([]string{"wasm_path", example(t, "sample")}, tc.kv...)...)
+		equal(t, bodies(run(t, f, chunkOf(t, "s", recs...))), tc.want)
+	}
+	set, _ := settings("wasm.0")
+	for _, tc := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"wasm_path", example(t, "sample"), "plugin_config", `{"n": 0}`}, "the module refused plugin_config: sample: plugin_config n must be an integer of at least 1, not 0"},
+		{[]string{"wasm_path", example(t, "sample"), "plugin_config", `{"n": `}, "plugin_config: not a JSON value"},
+		{[]string{"wasm_path", example(t, "raw_passthrough"), "plugin_config", `{"n": 1}`}, "does not export floe_configure"},
+		{[]string{"wasm_path", wasmtest.Path(t, "go_filter"), "function_name", "go_passthrough", "plugin_config.n", "1"}, "Fluent Bit ABI modules take no configuration"},
+		{[]string{"wasm_path", example(t, "sample"), "sample_rate", "3"}, `sample_rate: unknown key for filter plugin "wasm"`},
+	} {
+		_, err := NewWithOptions(context.Background(), set, props(t, tc.kv...), Options{Runtime: testRuntime(t)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.kv, err, tc.want)
+		}
+	}
 }

@@ -55,6 +55,11 @@
 //     batch.go): one call per chunk, 0..N events out per record, with
 //     metadata and new tags; function_name and event_format then do not
 //     apply. Guests in Go: pkg/wasmsdk.
+//   - plugin_config (batch ABI): the guest's own settings, as the otelwasm
+//     plugins take them (a JSON value; plugin_config.<a>.<b> keys; a YAML
+//     map), handed to the module's floe_configure export as JSON when each
+//     instance starts (pkg/wasmsdk: Config, OnConfig). A guest refusing it
+//     fails start-up with its message.
 //   - Metrics per filter: floe → wasm → <name> in /api/v1/metrics and
 //     floe_wasm_*_total{name} in Prometheus (calls, records in/out, drops,
 //     traps, timeouts, recycles, errors, call latency, memory pages).
@@ -81,6 +86,7 @@ import (
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
+	"github.com/floe-io/floe/internal/otelwasm"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/internal/wasmhost"
@@ -104,7 +110,10 @@ func Spec() *plugin.Spec {
 			{Name: "wasm_timeout", Type: plugin.Seconds, Default: "5s", Desc: "Floe: deadline of each call; a call past it is stopped and the instance replaced (0: none, faster code that cannot be stopped)"},
 			{Name: "wasm_memory_limit", Type: plugin.Size, Default: "128M", Desc: "Floe: cap on the module's linear memory"},
 			{Name: "on_error", Default: "drop", Enum: []string{"drop", "keep"}, Desc: "Floe: record whose call trapped, timed out or returned garbage: drop it or pass it on unchanged"},
+			{Name: "plugin_config", Desc: "Floe: batch-ABI guest configuration, handed to floe_configure as JSON: a JSON value, plugin_config.<a>.<b> keys, or a YAML map"},
 		},
+		// For the plugin_config.<path> keys; parseConfig refuses any other unknown key.
+		AnyKey:    true,
 		NewFilter: New,
 		Check:     func(ctx context.Context, set plugin.Settings, p *plugin.Props) error { return Check(ctx, p, set) },
 	}
@@ -132,10 +141,24 @@ type settingsCfg struct {
 	memLimit    int64
 	keep        bool
 	abi         string // auto, fluentbit or batch
+	config      []byte // plugin_config as JSON ("null": unset)
 }
 
 func parseConfig(p *plugin.Props) (settingsCfg, error) {
 	var c settingsCfg
+	strict := *Spec()
+	strict.AnyKey = false // AnyKey is only there for plugin_config.<path>
+	for _, prop := range p.Section.Props {
+		k := strings.ToLower(prop.Key)
+		if _, ok := strict.Key(k); !ok && !strings.HasPrefix(k, "plugin_config.") {
+			return c, p.Errorf(prop.Key, "unknown key for filter plugin \"wasm\"")
+		}
+	}
+	cfg, err := otelwasm.ConfigJSON(p)
+	if err != nil {
+		return c, err
+	}
+	c.config = cfg
 	c.path = strings.TrimSpace(p.String("wasm_path"))
 	if c.path == "" {
 		return c, p.Errorf("wasm_path", "no WASM program path was given (wasm_path)")
@@ -231,11 +254,21 @@ func compile(ctx context.Context, rt *wasmhost.Runtime, cfg settingsCfg, p *plug
 	if err != nil {
 		return nil, p.Errorf("wasm_path", "%v", err)
 	}
-	if cfg.abi == "batch" || (cfg.abi == "auto" && mod.HasFunction(batchFilterName)) {
-		if err := checkBatch(mod); err != nil {
+	if cfg.abi == "batch" || (cfg.abi == "auto" && hasBatch(mod)) {
+		if _, err := checkBatch(mod); err != nil {
 			return nil, p.Errorf("wasm_path", "batch ABI: %v", err)
 		}
+		if mod.HasFunction(batchConfigureName) {
+			if err := mod.CheckFunction(batchConfigureName, batchConfigureParams, batchFilterResults); err != nil {
+				return nil, p.Errorf("wasm_path", "batch ABI: %v", err)
+			}
+		} else if string(cfg.config) != "null" {
+			return nil, p.Errorf("plugin_config", "wasm module %s does not export %s: it takes no plugin_config", cfg.path, batchConfigureName)
+		}
 	} else {
+		if string(cfg.config) != "null" {
+			return nil, p.Errorf("plugin_config", "plugin_config is for batch-ABI guests (floe_configure); Fluent Bit ABI modules take no configuration")
+		}
 		if cfg.function == "" {
 			return nil, p.Errorf("function_name", "no WASM 'function name' was given (and the module does not export %s for Floe's batch ABI)", batchFilterName)
 		}
@@ -262,7 +295,9 @@ type Filter struct {
 	metrics *telemetry.WasmMetrics
 	pool    *pool
 	errLog  rateLog
-	batch   bool // Floe's batch ABI, else Fluent Bit's
+	batch   bool   // Floe's batch ABI, else Fluent Bit's
+	batchV2 bool   // batch ABI v2: the guest gets the host's index of the chunk
+	batchFn string // the batch entry point called
 }
 
 // New builds a wasm filter with the default options.
@@ -297,7 +332,14 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 		return nil, err
 	}
 	f := &Filter{cfg: cfg, name: name, log: log, base: base, json: set.Service.JSON, mod: mod}
-	f.batch = cfg.abi == "batch" || (cfg.abi == "auto" && mod.HasFunction(batchFilterName))
+	f.batch = cfg.abi == "batch" || (cfg.abi == "auto" && hasBatch(mod))
+	if f.batch {
+		f.batchV2, _ = checkBatch(mod) // compile checked it
+		f.batchFn = batchFilterName
+		if f.batchV2 {
+			f.batchFn = batchFilterV2Name
+		}
+	}
 	if set.Telemetry != nil {
 		f.metrics = set.Telemetry.Wasm(name)
 	} else {
@@ -333,10 +375,11 @@ type worker struct {
 	fn    api.Function
 	alloc api.Function // batch ABI: floe_alloc
 	stack [6]uint64
-	json  []byte // scratch for the JSON record
-	arg   []byte // scratch for tag + record
-	calls int    // calls since instantiation
-	pages int64  // memory pages last reported to the gauge
+	index chunkIndex // batch ABI v2: the chunk's index (scratch)
+	json  []byte     // scratch for the JSON record
+	arg   []byte     // scratch for tag + record
+	calls int        // calls since instantiation
+	pages int64      // memory pages last reported to the gauge
 }
 
 func (f *Filter) newWorker(ctx context.Context) (*worker, error) {
@@ -355,7 +398,7 @@ func (f *Filter) newWorker(ctx context.Context) (*worker, error) {
 	fname := f.cfg.function
 	var alloc api.Function
 	if f.batch {
-		fname = batchFilterName
+		fname = f.batchFn
 		alloc = inst.Function(batchAllocName)
 	}
 	fn := inst.Function(fname)
@@ -364,6 +407,12 @@ func (f *Filter) newWorker(ctx context.Context) (*worker, error) {
 		return nil, fmt.Errorf("the %s wasm function is not found", fname)
 	}
 	w := &worker{inst: inst, fn: fn, alloc: alloc}
+	if f.batch && f.mod.HasFunction(batchConfigureName) {
+		if err := f.configure(ctx, w); err != nil {
+			_ = inst.Close(ctx)
+			return nil, err
+		}
+	}
 	w.pages = int64(inst.MemoryBytes() / 65536)
 	f.metrics.MemoryPages.Add(w.pages)
 	return w, nil
@@ -387,7 +436,7 @@ func (f *Filter) recycle(ctx context.Context, w *worker, reason string) error {
 	if err != nil {
 		return fmt.Errorf("wasm filter %s: replacing the instance: %w", f.name, err)
 	}
-	*w = worker{inst: nw.inst, fn: nw.fn, alloc: nw.alloc, json: w.json, arg: w.arg, pages: nw.pages}
+	*w = worker{inst: nw.inst, fn: nw.fn, alloc: nw.alloc, index: w.index, json: w.json, arg: w.arg, pages: nw.pages}
 	return nil
 }
 

@@ -3,9 +3,15 @@ package otelwasm
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugin/plugintest"
@@ -99,5 +105,116 @@ func TestRefusesNonReceiver(t *testing.T) {
 		plugintest.Props(Spec(), "path ../../../otelwasm/testdata/attrproc.wasm"))
 	if err == nil {
 		t.Fatal("a module without start_logs_receiver must be refused")
+	}
+}
+
+// signalWriter takes metrics and traces chunks as the pipeline's writer does.
+type signalWriter struct {
+	plugintest.Writer
+	mu      sync.Mutex
+	signals []signalWrite
+}
+
+type signalWrite struct {
+	signal, tag string
+	data        []byte
+	records     int
+}
+
+func (w *signalWriter) WriteSignal(ctx context.Context, signal, tag string, data []byte, records int) (plugin.Receipt, error) {
+	w.mu.Lock()
+	w.signals = append(w.signals, signalWrite{signal, tag, data, records})
+	w.mu.Unlock()
+	return w.Writer.Write(ctx, tag, nil, 0)
+}
+
+func (w *signalWriter) count(signal string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range w.signals {
+		if s.signal == signal {
+			n += s.records
+		}
+	}
+	return n
+}
+
+// A guest with start_metrics_receiver and start_traces_receiver produces
+// metrics and traces chunks (OTLP protobuf, records = data points / spans),
+// both receivers running side by side; a pipeline without signal chunks is
+// refused at Run.
+func TestReceiverMetricsAndTraces(t *testing.T) {
+	rt, err := wasmhost.New(context.Background(), wasmhost.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	in, err := NewWithOptions(context.Background(), plugin.Settings{Name: "otelwasm.0"},
+		plugintest.Props(Spec(), "path ../../../otelwasm/testdata/recvsig.wasm", "plugin_config.count 12", "plugin_config.batch 5", "tag sig"),
+		Options{Runtime: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Run(context.Background(), &plugintest.Writer{}); err == nil || !strings.Contains(err.Error(), "cannot take metrics chunks") {
+		t.Fatalf("logs-only writer: %v", err)
+	}
+	w := &signalWriter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, w) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for w.count(chunk.Metrics) < 12 || w.count(chunk.Traces) < 12 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s: %d data points, %d spans", w.count(chunk.Metrics), w.count(chunk.Traces))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	points := map[int64]int{}
+	spans := map[string]int{}
+	for _, s := range w.signals {
+		if s.tag != "sig" {
+			t.Errorf("tag %q", s.tag)
+		}
+		switch s.signal {
+		case chunk.Metrics:
+			md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(s.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.DataPointCount() != s.records {
+				t.Errorf("metrics chunk of %d data points says %d", md.DataPointCount(), s.records)
+			}
+			dps := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints()
+			for i := range dps.Len() {
+				points[dps.At(i).IntValue()]++
+			}
+		case chunk.Traces:
+			td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(s.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if td.SpanCount() != s.records {
+				t.Errorf("traces chunk of %d spans says %d", td.SpanCount(), s.records)
+			}
+			ss := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+			for i := range ss.Len() {
+				spans[ss.At(i).Name()]++
+			}
+		default:
+			t.Errorf("signal %q", s.signal)
+		}
+	}
+	for i := range 12 {
+		if points[int64(i)] != 1 || spans[fmt.Sprintf("span %d", i)] != 1 {
+			t.Errorf("data point %d seen %d times, span %d %d times", i, points[int64(i)], i, spans[fmt.Sprintf("span %d", i)])
+		}
+	}
+	if len(points) != 12 || len(spans) != 12 {
+		t.Errorf("%d data points, %d spans, want 12 each", len(points), len(spans))
 	}
 }

@@ -14,7 +14,6 @@ package otelwasm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,24 +54,7 @@ type Options struct {
 }
 
 func load(ctx context.Context, set plugin.Settings, p *plugin.Props, rt *wasmhost.Runtime) (otelwasm.Settings, *otelwasm.Plugin, error) {
-	s, err := otelwasm.ParseSettings(p, Spec())
-	if err != nil {
-		return s, nil, err
-	}
-	if rt == nil {
-		if rt, err = wasmhost.Shared(wasmhost.DefaultCacheDir(set.Service.StoragePath), set.Logger); err != nil {
-			return s, nil, err
-		}
-	}
-	loadFn := otelwasm.Load
-	if s.Timeout < 0 {
-		loadFn = otelwasm.LoadTrusted
-	}
-	pl, err := loadFn(ctx, rt, s.Path, otelwasm.Exporter, []otelwasm.Signal{otelwasm.Logs}, s.Config)
-	if err != nil {
-		return s, nil, p.Errorf("path", "%v", err)
-	}
-	return s, pl, nil
+	return otelwasm.Open(ctx, set, p, Spec(), rt, otelwasm.Exporter, []otelwasm.Signal{otelwasm.Logs}, true)
 }
 
 // Output is a configured otelwasm output, safe for concurrent use.
@@ -83,7 +65,7 @@ type Output struct {
 	log    *slog.Logger
 	base   *slog.Logger
 	stdout io.Writer
-	pool   chan *otelwasm.Instance // idle instances and free slots (nil)
+	pool   *otelwasm.Pool
 	opt    otlplog.Options
 }
 
@@ -107,43 +89,17 @@ func NewWithOptions(ctx context.Context, set plugin.Settings, p *plugin.Props, o
 	o.log = base.With("output", o.name)
 	o.opt.BodyKeys = p.All("logs_body_key")
 	o.opt.BodyKeyAttributes = p.Bool("logs_body_key_attributes")
-	size := opts.PoolSize
-	if size <= 0 {
-		size = 2
-	}
-	o.pool = make(chan *otelwasm.Instance, size)
-	first, err := o.instantiate(ctx)
+	o.pool, err = otelwasm.NewPool(ctx, pl, wasmhost.InstanceConfig{
+		Name: o.name, MemoryLimit: s.MemLimit, Timeout: s.Timeout, Logger: base, Stdout: opts.Stdout,
+	}, opts.PoolSize, o.log)
 	if err != nil {
 		return nil, p.Errorf("path", "%v", err)
-	}
-	o.pool <- first
-	for range size - 1 {
-		o.pool <- nil
 	}
 	return o, nil
 }
 
-func (o *Output) instantiate(ctx context.Context) (*otelwasm.Instance, error) {
-	return o.pl.Instantiate(ctx, wasmhost.InstanceConfig{
-		Name: o.name, MemoryLimit: o.s.MemLimit, Timeout: o.s.Timeout, Logger: o.base, Stdout: o.stdout,
-	})
-}
-
 // Close shuts the instances down (shutdown is called on each).
-func (o *Output) Close(ctx context.Context) error {
-	var errs []error
-	for range cap(o.pool) {
-		select {
-		case i := <-o.pool:
-			if i != nil {
-				errs = append(errs, i.Close(ctx))
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return errors.Join(errs...)
-}
+func (o *Output) Close(ctx context.Context) error { return o.pool.Close(ctx) }
 
 // Flush exports one chunk.
 func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
@@ -151,25 +107,10 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 	if err != nil {
 		return plugin.Permanent(err)
 	}
-	var inst *otelwasm.Instance
-	select {
-	case inst = <-o.pool:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { o.pool <- inst }()
-	if inst == nil {
-		if inst, err = o.instantiate(ctx); err != nil {
-			inst = nil
-			return fmt.Errorf("otelwasm %s: %w", o.name, err)
-		}
-	}
-	_, _, err = inst.Consume(ctx, sig, data)
-	if recycle, why := inst.Wasm().NeedsRecycle(); recycle {
-		o.log.Warn("otelwasm: replacing instance", "reason", why)
-		_ = inst.Close(context.WithoutCancel(ctx))
-		inst = nil
-	}
+	err = o.pool.Do(ctx, func(inst *otelwasm.Instance) error {
+		_, _, err := inst.Consume(ctx, sig, data)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("otelwasm %s: %w", o.name, err)
 	}
