@@ -75,20 +75,10 @@ func startProc(ctx context.Context, path string) (*proc, error) {
 	first := make(chan error, 1)
 	go func() {
 		f, err := readFrame(respR)
-		switch {
-		case err != nil:
-			first <- err
-		case f.typ == frameFatal:
-			d := decoder{p: f.payload}
-			first <- errors.New(d.str())
-		case f.typ != frameHello:
-			first <- fmt.Errorf("unexpected first frame %q", f.typ)
-		default:
-			d := decoder{p: f.payload}
-			p.hello = hello{Type: int32(d.u32()), Proxy: int32(d.u32()), EventType: int32(d.u32()), Symbols: d.u32()}
-			p.hello.Name, p.hello.Desc = d.str(), d.str()
-			first <- d.err
+		if err == nil {
+			p.hello, err = decodeHello(f)
 		}
+		first <- err
 	}()
 	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
@@ -122,8 +112,9 @@ func (p *proc) readLoop(r *os.File) {
 			break
 		}
 		if f.typ == frameFatal {
-			d := decoder{p: f.payload}
-			rerr = errors.New(d.str())
+			if _, rerr = decodeHello(f); rerr == nil {
+				rerr = frameError(f, errors.New("fatal frame without a message"))
+			}
 			break
 		}
 		p.mu.Lock()
@@ -303,15 +294,9 @@ func initInstance(ctx context.Context, p *proc, in *instance) error {
 	if err != nil {
 		return fmt.Errorf("init %s: %w", in.name, err)
 	}
-	d := decoder{p: f.payload}
-	rc := int32(d.u32())
-	n := d.u32()
-	var hits []string
-	for i := uint32(0); i < n && d.err == nil; i++ {
-		hits = append(hits, d.str())
-	}
-	if d.err != nil {
-		return fmt.Errorf("init %s: %w", in.name, d.err)
+	rc, hits, err := decodeInitReply(f)
+	if err != nil {
+		return fmt.Errorf("init %s: %w", in.name, err)
 	}
 	if len(hits) > 0 {
 		return fmt.Errorf("plugin %s reads the reserved key %q in FLBPluginInit; reserved keys belong to Floe and are never given to plugins", p.hello.Name, hits[0])
@@ -362,9 +347,7 @@ func (h *host) flush(ctx context.Context, in *instance, tag string, data []byte)
 		if err != nil {
 			return 0, err
 		}
-		d := decoder{p: f.payload}
-		rc := int32(d.u32())
-		return rc, d.err
+		return decodeRC(f, frameFlushDone)
 	}
 	return 0, last
 }
@@ -379,7 +362,10 @@ func (h *host) exit(ctx context.Context, in *instance) error {
 	if h.p != nil && h.p.alive() {
 		e := newFrame(frameExit, 0)
 		e.u32(in.id)
-		_, err = h.p.call(ctx, e)
+		var f frame
+		if f, err = h.p.call(ctx, e); err == nil {
+			_, err = decodeRC(f, frameExitDone)
+		}
 	}
 	if len(h.insts) == 0 && h.p != nil {
 		h.p.stop(10 * time.Second)

@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/plugin"
@@ -36,10 +38,30 @@ func (sdkClient) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.C
 	return pluginv1.NewOutputPluginClient(c), nil
 }
 
+// keyTypes maps the plugin protocol's key types to Floe's checks.
+var keyTypes = map[string]plugin.KeyType{
+	"": plugin.String, "string": plugin.String, "int": plugin.Int, "bool": plugin.Bool,
+	"float": plugin.Float, "size": plugin.Size, "duration": plugin.Seconds,
+}
+
 // sdkProc is one running SDK plugin process.
 type sdkProc struct {
 	client *goplugin.Client
 	rpc    pluginv1.OutputPluginClient
+}
+
+// exitedWithin reports whether the process has exited or does so within d:
+// a gRPC call fails as soon as the connection drops, a little before
+// go-plugin has reaped the process.
+func (p *sdkProc) exitedWithin(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !p.client.Exited() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
 }
 
 func startSDK(path string) (*sdkProc, error) {
@@ -108,7 +130,20 @@ func loadSDK(ctx context.Context, path string) (*plugin.Spec, error) {
 		events[t] = true
 	}
 	for _, k := range d.ConfigKeys {
-		spec.Keys = append(spec.Keys, plugin.Key{Name: strings.ToLower(k.Name), Default: k.DefaultValue, Desc: k.Description})
+		typ, ok := keyTypes[strings.ToLower(k.Type)]
+		if !ok {
+			return nil, fmt.Errorf("plugin %s (%s): key %q has type %q; the types are string, int, bool, float, size and duration", path, d.Name, k.Name, k.Type)
+		}
+		key := plugin.Key{Name: strings.ToLower(k.Name), Type: typ, Default: k.DefaultValue, Desc: k.Description}
+		for _, v := range k.Allowed {
+			key.Enum = append(key.Enum, strings.ToLower(v))
+		}
+		if key.Default != "" {
+			if err := plugin.CheckValue(key, key.Default); err != nil {
+				return nil, fmt.Errorf("plugin %s (%s): default of key %q: %w", path, d.Name, k.Name, err)
+			}
+		}
+		spec.Keys = append(spec.Keys, key)
 	}
 	name := d.Name
 	spec.NewOutput = func(ctx context.Context, set plugin.Settings, props *plugin.Props) (plugin.Output, error) {
@@ -245,10 +280,13 @@ func (o *sdkOutput) Flush(ctx context.Context, c *chunk.Chunk) error {
 			return fmt.Errorf("go plugin %s: %w", o.inst, perr)
 		}
 		resp, err = p.rpc.Flush(ctx, req)
-		if err == nil || !p.client.Exited() {
+		// A dead process shows as Unavailable (the connection dropped).
+		if err == nil || ctx.Err() != nil || !(p.client.Exited() || status.Code(err) == codes.Unavailable && p.exitedWithin(2*time.Second)) {
 			break
 		}
 		// The process died with the chunk in flight: restart it and give the chunk again.
+		o.log.Warn("go SDK plugin process died during a flush; restarting it and flushing the chunk again",
+			"plugin", o.h.name, "tag", c.Tag, "err", err)
 	}
 	if err != nil {
 		return fmt.Errorf("go plugin %s: %w", o.inst, err)

@@ -48,7 +48,24 @@ type ConfigKey struct {
 	Name        string
 	Default     string
 	Description string
+	// Type lets `floe validate` and Floe's start refuse a bad value, with
+	// the file and line, before the plugin sees it. Zero is String.
+	Type KeyType
+	// Allowed, when set, lists the only values accepted (case-insensitive).
+	Allowed []string
 }
+
+// KeyType says how Floe checks a configuration value.
+type KeyType string
+
+const (
+	String   KeyType = "string"
+	Int      KeyType = "int"
+	Bool     KeyType = "bool"     // on/off, true/false, yes/no
+	Float    KeyType = "float"    // decimal number
+	Size     KeyType = "size"     // Fluent Bit size: 512, 5k, 5M, 1G
+	Duration KeyType = "duration" // Fluent Bit time: 10, 10s, 5m, 1h, 1d
+)
 
 // Definition is what a plugin registers.
 type Definition struct {

@@ -143,3 +143,32 @@ func FuzzChunkEvents(f *testing.F) {
 		}
 	})
 }
+
+// Describe carries each key's type and allowed values to Floe, names lowercased.
+func TestDescribeCarriesKeyTypesAndAllowedValues(t *testing.T) {
+	s := newServer(Definition{Name: "x", ConfigKeys: []ConfigKey{
+		{Name: "Batch", Type: Int, Default: "10"},
+		{Name: "mode", Allowed: []string{"fast", "safe"}},
+		{Name: "label"},
+	}, New: func(context.Context, Config) (Output, error) { return &fakeOut{}, nil }})
+	r, err := s.Describe(context.Background(), &pluginv1.DescribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.ConfigKeys) != 3 {
+		t.Fatalf("%d keys", len(r.ConfigKeys))
+	}
+	b, m, l := r.ConfigKeys[0], r.ConfigKeys[1], r.ConfigKeys[2]
+	if b.Name != "batch" || b.Type != "int" || b.DefaultValue != "10" {
+		t.Errorf("batch: %v", b)
+	}
+	if m.Type != "" || strings.Join(m.Allowed, ",") != "fast,safe" {
+		t.Errorf("mode: %v", m)
+	}
+	if l.Type != "" || len(l.Allowed) != 0 {
+		t.Errorf("label: %v", l)
+	}
+	if strings.Join(r.EventTypes, ",") != "logs" {
+		t.Errorf("event types %v, want the default logs", r.EventTypes)
+	}
+}

@@ -38,7 +38,8 @@ func (s *server) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1
 		r.EventTypes = append(r.EventTypes, string(t))
 	}
 	for _, k := range s.def.ConfigKeys {
-		r.ConfigKeys = append(r.ConfigKeys, &pluginv1.ConfigKey{Name: strings.ToLower(k.Name), DefaultValue: k.Default, Description: k.Description})
+		r.ConfigKeys = append(r.ConfigKeys, &pluginv1.ConfigKey{Name: strings.ToLower(k.Name), DefaultValue: k.Default,
+			Description: k.Description, Type: string(k.Type), Allowed: k.Allowed})
 	}
 	return r, nil
 }

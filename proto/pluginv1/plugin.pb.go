@@ -80,10 +80,17 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 }
 
 type ConfigKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                     // lowercase
-	DefaultValue  string                 `protobuf:"bytes,2,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"` // "" means unset
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                     // lowercase
+	DefaultValue string                 `protobuf:"bytes,2,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"` // "" means unset
+	Description  string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// type says how Floe checks the value (floe validate reports a bad one
+	// with its file and line): "" or "string", "int", "bool" (on/off,
+	// true/false, yes/no), "float", "size" (5M), "duration" (Fluent Bit time:
+	// 10, 10s, 5m, 1h, 1d). Floe refuses a plugin declaring another type.
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// allowed, when not empty, lists the only values accepted (case-insensitive).
+	Allowed       []string `protobuf:"bytes,5,rep,name=allowed,proto3" json:"allowed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -137,6 +144,20 @@ func (x *ConfigKey) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *ConfigKey) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ConfigKey) GetAllowed() []string {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
 }
 
 type DescribeRequest struct {
@@ -674,11 +695,13 @@ var File_proto_pluginv1_plugin_proto protoreflect.FileDescriptor
 
 const file_proto_pluginv1_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1bproto/pluginv1/plugin.proto\x12\x0efloe.plugin.v1\"f\n" +
+	"\x1bproto/pluginv1/plugin.proto\x12\x0efloe.plugin.v1\"\x94\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rdefault_value\x18\x02 \x01(\tR\fdefaultValue\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\"\x11\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
+	"\aallowed\x18\x05 \x03(\tR\aallowed\"\x11\n" +
 	"\x0fDescribeRequest\"\xa5\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +

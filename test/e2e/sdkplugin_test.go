@@ -49,6 +49,10 @@ type sdkLine struct {
 	Record     map[string]any `json:"record"`
 	Datapoints int            `json:"datapoints"`
 	Exit       string         `json:"exit"`
+	// Most flushes of the instance the plugin saw in flight at once (logs
+	// lines), and how many were in flight when exit ran (exit lines).
+	MostInflight int `json:"most_inflight"`
+	Inflight     int `json:"inflight"`
 }
 
 func readSDKOut(t *testing.T, path string) (logs map[int]int, metrics, exits int, lines []sdkLine) {
@@ -176,5 +180,101 @@ func TestSDKPluginDeclaringReservedKeyRefused(t *testing.T) {
 	}
 	if s := p.stderr.String(); !strings.Contains(s, `declares the reserved key "workers"`) || !strings.Contains(s, "plugins.conf:2") {
 		t.Fatalf("error does not name the key and line:\n%s", tail(s, 2000))
+	}
+}
+
+// `workers` on a plugin output: with workers 2 the plugin sees two flushes
+// of the instance in flight at once (each flush waits for a second one),
+// with workers 1 never more than one. SIGTERM while flushes are under way:
+// exit runs once per instance, after its in-flight flushes have finished
+// (nothing is written after the exit line), and no record arrives twice.
+func TestSDKPluginWorkersAndGracefulExit(t *testing.T) {
+	bin := sdkPlugin(t)
+	dir := t.TempDir()
+	addr := freePort(t)
+	outA, outB := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	writeFile(t, filepath.Join(dir, "plugins.conf"), "[PLUGINS]\n    Path "+bin+"\n")
+	host, port, _ := net.SplitHostPort(addr)
+	cfg := filepath.Join(dir, "floe.conf")
+	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    Flush          0.1
+    storage.path   %s
+    plugins_file   plugins.conf
+
+[INPUT]
+    Name    forward
+    Listen  %s
+    Port    %s
+
+[OUTPUT]
+    Name             sdktest
+    Match            a.*
+    Id               A
+    Workers          2
+    Rendezvous       on
+    Rendezvous_Wait  3
+    Out              %s
+
+[OUTPUT]
+    Name             sdktest
+    Match            b.*
+    Id               B
+    Workers          1
+    Rendezvous       on
+    Rendezvous_Wait  0.2
+    Out              %s
+`, filepath.Join(dir, "state"), host, port, outA, outB))
+	p := startFloe(t, "floe", nil, "-c", cfg, "--http-port", "0")
+	p.waitLog(`forward input listening`, 120*time.Second)
+	// Several tags, so several chunks wait for each output at once.
+	const per = 20
+	tags := []string{"x", "y", "z", "w"}
+	for i, tg := range tags {
+		sendSeqs(t, addr, "a."+tg, i*per, (i+1)*per, per, 0)
+		sendSeqs(t, addr, "b."+tg, i*per, (i+1)*per, per, 0)
+	}
+	total := len(tags) * per
+	eventually(t, 30*time.Second, "every record at both outputs", func() (bool, string) {
+		a, _, _, _ := readSDKOut(t, outA)
+		b, _, _, _ := readSDKOut(t, outB)
+		return len(a) >= total && len(b) >= total, fmt.Sprintf("A %d, B %d of %d", len(a), len(b), total)
+	})
+	// A second wave for B, so that SIGTERM finds flushes under way.
+	for i, tg := range tags {
+		sendSeqs(t, addr, "b."+tg, total+i*per, total+(i+1)*per, per, 0)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := p.stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id, path string
+		most     int
+	}{{"A", outA, 2}, {"B", outB, 1}} {
+		logs, _, exits, lines := readSDKOut(t, c.path)
+		most := 0
+		for _, l := range lines {
+			if l.Type == "logs" {
+				most = max(most, l.MostInflight)
+			}
+		}
+		if most != c.most {
+			t.Errorf("%s: at most %d flushes in flight at once, want %d", c.id, most, c.most)
+		}
+		for s, n := range logs {
+			if n != 1 {
+				t.Errorf("%s: record %d arrived %d times", c.id, s, n)
+			}
+		}
+		for s := 0; s < total; s++ {
+			if logs[s] != 1 {
+				t.Errorf("%s: record %d of the first wave arrived %d times", c.id, s, logs[s])
+			}
+		}
+		last := lines[len(lines)-1]
+		if exits != 1 || last.Exit != c.id || last.Inflight != 0 {
+			t.Errorf("%s: %d exit lines, last line %+v: want one exit, last, with no flush in flight", c.id, exits, last)
+		}
+		t.Logf("%s: %d records, at most %d flushes in flight", c.id, len(logs), most)
 	}
 }
