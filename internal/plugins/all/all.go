@@ -7,6 +7,8 @@ import (
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/filter/expect"
 	"github.com/floe-io/floe/internal/plugins/filter/grep"
+	"github.com/floe-io/floe/internal/plugins/filter/kubernetes"
+	"github.com/floe-io/floe/internal/plugins/filter/logtometrics"
 	luafilter "github.com/floe-io/floe/internal/plugins/filter/lua"
 	"github.com/floe-io/floe/internal/plugins/filter/modify"
 	multilinefilter "github.com/floe-io/floe/internal/plugins/filter/multiline"
@@ -40,6 +42,7 @@ import (
 	"github.com/floe-io/floe/internal/plugins/output/loki"
 	natsout "github.com/floe-io/floe/internal/plugins/output/nats"
 	"github.com/floe-io/floe/internal/plugins/output/null"
+	otlpout "github.com/floe-io/floe/internal/plugins/output/opentelemetry"
 	otelwasmout "github.com/floe-io/floe/internal/plugins/output/otelwasm"
 	"github.com/floe-io/floe/internal/plugins/output/prometheus"
 	s3out "github.com/floe-io/floe/internal/plugins/output/s3"
@@ -96,5 +99,8 @@ func Registry() *plugin.Registry {
 		loki.Spec(),
 		prometheus.ExporterSpec(),
 		prometheus.RemoteWriteSpec(),
+		otlpout.Spec(),
+		kubernetes.Spec(),
+		logtometrics.Spec(),
 	).SetExternalLoader(goplugin.Load) // plugins_file, plugins:, -e
 }

@@ -24,8 +24,9 @@
 // buffer off: lines are joined within each chunk only, and whatever is
 // open at the end of a chunk is passed on at once.
 //
-// mode partial_message (Docker's partial_message metadata) is not
-// supported and is reported as a configuration error.
+// mode partial_message joins the pieces a container runtime split a long
+// line into (Docker's fluentd log driver: partial_message, partial_id,
+// partial_ordinal, partial_last keys); see partial.go.
 package multiline
 
 import (
@@ -49,7 +50,7 @@ func Spec() *plugin.Spec {
 		Keys: []plugin.Key{
 			{Name: "multiline.parser", Multi: true, Desc: "comma-separated multiline parsers (docker, cri, go, python, java or [MULTILINE_PARSER] names)"},
 			{Name: "multiline.key_content", Desc: "key holding the text to join"},
-			{Name: "mode", Default: "parser", Enum: []string{"parser", "partial_message"}, Desc: "parser (partial_message is not supported)"},
+			{Name: "mode", Default: "parser", Enum: []string{"parser", "partial_message"}, Desc: "parser, or partial_message to join Docker's split lines"},
 			{Name: "buffer", Type: plugin.Bool, Default: "true", Desc: "join lines across chunks, holding an open record up to flush_ms"},
 			{Name: "flush_ms", Type: plugin.Int, Default: "2000", Desc: "milliseconds an open record waits for its next line"},
 			{Name: "emitter_name", Desc: "accepted for compatibility; held records re-enter after this filter"},
@@ -78,6 +79,10 @@ type Filter struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]*stream
+
+	partial bool // mode partial_message
+	packers map[partialKey]*packer
+	packSeq int64
 }
 
 type streamKey struct{ tag, source string }
@@ -96,7 +101,7 @@ type stream struct {
 // New builds the filter from its section.
 func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Filter, error) {
 	if strings.EqualFold(p.String("mode"), "partial_message") {
-		return nil, p.Errorf("mode", "mode partial_message is not supported; use mode parser with multiline.parser docker or cri")
+		return newPartial(p)
 	}
 	vals := p.All("multiline.parser")
 	if len(vals) == 0 {
@@ -199,6 +204,9 @@ func (st *stream) prune() {
 func (f *Filter) FilterChunk(_ context.Context, c *chunk.Chunk) ([]*chunk.Chunk, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.partial {
+		return f.filterPartial(c)
+	}
 	key := streamKey{c.Tag, c.Source}
 	st := f.streams[key]
 	if st == nil || !f.buffer {
@@ -253,6 +261,9 @@ func (f *Filter) FilterChunk(_ context.Context, c *chunk.Chunk) ([]*chunk.Chunk,
 func (f *Filter) FlushPending(_ context.Context, now time.Time, all bool) []*chunk.Chunk {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.partial {
+		return f.flushPartial(now, all)
+	}
 	var res []*chunk.Chunk
 	for key, st := range f.streams {
 		if !st.pending {

@@ -214,7 +214,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"multiline.key_content log"}, "at least one multiline.parser"},
 		{[]string{"multiline.parser java"}, "multiline.key_content is required"},
 		{[]string{"multiline.key_content log", "multiline.parser jaba"}, `unknown multiline parser "jaba"`},
-		{[]string{"multiline.key_content log", "multiline.parser java", "mode partial_message"}, "not supported"},
+		{[]string{"multiline.key_content log", "multiline.parser java", "mode partial_message"}, "cannot be used with mode partial_message"},
+		{[]string{"mode partial_message"}, "multiline.key_content is required"},
+		{[]string{"mode partial_message", "multiline.key_content log", "flush_ms -1"}, "flush_ms"},
 		{[]string{"multiline.key_content log", "multiline.parser java", "flush_ms 0"}, "flush_ms"},
 	}
 	for _, tc := range cases {

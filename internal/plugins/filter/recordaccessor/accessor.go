@@ -263,10 +263,19 @@ func (a *Accessor) Get(body []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if len(a.Subkeys) == 0 || !isContainer(v) {
+	return Follow(v, a.Subkeys)
+}
+
+// Follow resolves subkeys from v, the value of an accessor's top key, as
+// Get does: from a scalar they are ignored and the scalar is returned; from
+// a map or an array each must resolve. Filters that find several top keys
+// in one pass over a record use it to finish each lookup.
+func Follow(v []byte, subkeys []Subkey) ([]byte, bool) {
+	if len(subkeys) == 0 || !isContainer(v) {
 		return v, true
 	}
-	for _, sk := range a.Subkeys {
+	var ok bool
+	for _, sk := range subkeys {
 		if sk.IsIndex {
 			if sk.Index == math.MaxInt32 {
 				return nil, false
