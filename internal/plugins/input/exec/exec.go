@@ -7,8 +7,14 @@
 //
 // oneshot runs the command once at start; exit_after_oneshot (which
 // implies oneshot) ends the input once it has run and its records are
-// stored, and propagate_exit_code is accepted with it. A command still
-// running when Floe stops is sent SIGTERM with its process group.
+// stored. With propagate_exit_code too, the input's ExitCode method
+// reports, once Run has returned, the command's status (128+N when it was
+// killed by signal N, as a shell reports it): the status Fluent Bit exits
+// with. Run itself still returns nil, so a failing command never cuts the
+// pipeline's drain short; the process that ran the input asks ExitCode
+// (interface{ ExitCode() int }) when choosing its own exit status.
+// A command still running when Floe stops is sent SIGTERM with its
+// process group.
 package exec
 
 import (
@@ -18,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -42,7 +49,7 @@ func Spec() *plugin.Spec {
 			{Name: "buf_size", Type: plugin.Size, Default: "4096", Desc: "longest line read at once"},
 			{Name: "oneshot", Type: plugin.Bool, Default: "false", Desc: "run the command once, at start"},
 			{Name: "exit_after_oneshot", Type: plugin.Bool, Default: "false", Desc: "end the input after the one run (implies oneshot)"},
-			{Name: "propagate_exit_code", Type: plugin.Bool, Default: "false", Desc: "accepted with exit_after_oneshot"},
+			{Name: "propagate_exit_code", Type: plugin.Bool, Default: "false", Desc: "with exit_after_oneshot: end with the command's exit status"},
 		},
 		NewInput: New,
 	}
@@ -55,16 +62,20 @@ type Exec struct {
 	bufSize int
 	oneshot bool
 	exit    bool
-	parser  plugin.Parser
-	log     *slog.Logger
-	m       *telemetry.NetInputMetrics
-	now     func() event.Time
+	// propagate: Run returns the command's non-zero exit status (oneshot).
+	propagate bool
+	status    int // exit status of the last run; -1 before any
+	parser    plugin.Parser
+	log       *slog.Logger
+	m         *telemetry.NetInputMetrics
+	now       func() event.Time
 }
 
 // New builds an exec input.
 func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Input, error) {
 	x := &Exec{cmd: p.String("command"), bufSize: int(p.Size("buf_size")), oneshot: p.Bool("oneshot"),
-		exit: p.Bool("exit_after_oneshot"), log: netin.Logger(set), m: netin.Metrics(set), now: event.Now}
+		exit: p.Bool("exit_after_oneshot"), propagate: p.Bool("propagate_exit_code"), status: -1,
+		log: netin.Logger(set), m: netin.Metrics(set), now: event.Now}
 	if x.cmd == "" {
 		return nil, p.Errorf("name", "no input 'command' was given")
 	}
@@ -111,7 +122,10 @@ func (x *Exec) Run(ctx context.Context, w plugin.Writer) error {
 			return err
 		}
 		if x.exit {
-			x.log.Info("one-shot command exited, input done")
+			x.log.Info("one-shot command exited, input done", "status", x.status)
+			if x.propagate && x.status != 0 {
+				x.log.Warn("one-shot command failed; propagate_exit_code passes its status on", "command", x.cmd, "status", x.status)
+			}
 			return nil
 		}
 		<-ctx.Done()
@@ -158,6 +172,7 @@ func (x *Exec) collect(ctx context.Context, w plugin.Writer, tr *receipts.Tracke
 	}
 	if err := cmd.Start(); err != nil {
 		x.log.Error("command failed to start", "command", x.cmd, "error", err)
+		x.status = 127 // what a shell reports for a command it cannot run
 		return nil
 	}
 	var b netin.Batch
@@ -211,10 +226,35 @@ func (x *Exec) collect(ctx context.Context, w plugin.Writer, tr *receipts.Tracke
 		}
 	}
 	flush()
-	if err := cmd.Wait(); err != nil && ctx.Err() == nil {
-		x.log.Debug("command exited", "command", x.cmd, "error", err)
+	err = cmd.Wait()
+	x.status = exitStatus(cmd.ProcessState)
+	if err != nil && ctx.Err() == nil {
+		x.log.Debug("command exited", "command", x.cmd, "error", err, "status", x.status)
 	}
 	return werr
+}
+
+// exitStatus is the status a shell would report: the exit code, or 128+N
+// for a command killed by signal N; -1 when it did not run.
+func exitStatus(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// ExitCode is the status the process should exit with once Run has
+// returned: with exit_after_oneshot and propagate_exit_code, the one-shot
+// command's status; 0 otherwise (Fluent Bit exits with the command's
+// status only then). Call it after Run returned.
+func (x *Exec) ExitCode() int {
+	if !x.exit || !x.propagate || x.status < 0 {
+		return 0
+	}
+	return x.status
 }
 
 // readLine appends to line up to max bytes ending with a newline, as

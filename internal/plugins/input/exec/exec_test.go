@@ -128,3 +128,49 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// exit_after_oneshot with propagate_exit_code: once Run has returned (nil,
+// its records stored) the input's ExitCode is the command's status, 128+N
+// when killed by signal N; without propagate_exit_code it is 0.
+func TestPropagateExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		name, command string
+		propagate     bool
+		want          int
+	}{
+		{"status 3", "echo out; exit 3", true, 3},
+		{"status 0", "echo out; exit 0", true, 0},
+		{"killed", "echo out; kill -KILL $$", true, 137},
+		{"not propagated", "echo out; exit 3", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := []string{"command " + tc.command, "exit_after_oneshot on"}
+			if tc.propagate {
+				lines = append(lines, "propagate_exit_code on")
+			}
+			x, _ := newExec(t, lines...)
+			w := &plugintest.Writer{Delay: 100 * time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := x.Run(ctx, w); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var in plugin.Input = x
+			ec, ok := in.(interface{ ExitCode() int })
+			if !ok {
+				t.Fatal("the exec input does not report an exit code")
+			}
+			if got := ec.ExitCode(); got != tc.want {
+				t.Errorf("ExitCode %d, want %d", got, tc.want)
+			}
+			if got := strings.Join(bodies(t, w), "|"); got != `{"exec":"out"}` {
+				t.Errorf("records %s", got)
+			}
+			w.Mu.Lock()
+			defer w.Mu.Unlock()
+			if w.Stored != 1 {
+				t.Errorf("Run returned with %d of 1 record stored", w.Stored)
+			}
+		})
+	}
+}

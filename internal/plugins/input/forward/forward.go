@@ -35,8 +35,15 @@
 // open and total connections, failed handshakes (TLS or shared key) as
 // refused, and connections closed for bad input as decode errors.
 //
-// Differences: fluent_signal 1 and 2 (cmetrics/ctraces payloads) are refused
-// (the connection closes with that reason); tls.key_passwd is refused.
+// Differences: fluent_signal 1 and 2 are refused (the connection closes with
+// that reason, so nothing is acked and the sender keeps its data). Their
+// payloads are Fluent Bit's internal cmetrics / ctraces MessagePack
+// encodings, not events and not OTLP, while Floe carries metrics and
+// traces as OTLP chunks (what the opentelemetry input, fluentbit_metrics
+// and Vivo speak); decoding those private, versioned formats would tie
+// Floe to one Fluent Bit release's layout. A Fluent Bit that must send
+// metrics or traces to Floe uses its opentelemetry output towards Floe's
+// opentelemetry input. tls.key_passwd is refused too.
 package forward
 
 import (
@@ -448,7 +455,11 @@ func (cn *conn) read(ctx context.Context, ackFailed <-chan struct{}) error {
 			return fmt.Errorf("invalid forward message at byte offset %d: %w", off, proto.Shift(err, off))
 		}
 		if fr.Options.Signal != proto.SignalLogs {
-			return fmt.Errorf("message at byte offset %d: fluent_signal %d (metrics/traces) is not supported", off, fr.Options.Signal)
+			what := "metrics (cmetrics)"
+			if fr.Options.Signal == proto.SignalTraces {
+				what = "traces (ctraces)"
+			}
+			return fmt.Errorf("message at byte offset %d (tag %q): fluent_signal %d, %s, is not accepted by the forward input: send metrics and traces to the opentelemetry input (Fluent Bit's opentelemetry output)", off, fr.Tag, fr.Options.Signal, what)
 		}
 		data, n, err := fr.AppendEvents(nil, f.maxGzip)
 		if err != nil {

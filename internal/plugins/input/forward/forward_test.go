@@ -476,7 +476,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"invalid type byte", append(append([]byte{}, valid...), 0xc1), fmt.Sprintf("byte offset %d: invalid MessagePack type byte 0xc1", len(valid))},
 		{"truncated frame", append(append([]byte{}, valid...), valid[:len(valid)-3]...), fmt.Sprintf("stream ended inside the message that starts at byte offset %d", len(valid))},
 		{"bad entries", proto.AppendPackedForward(nil, "x", []byte{0x92, 0xa1, 'x', 0x80}, nil), "PackedForward message at byte offset 0"},
-		{"metrics signal", proto.AppendPackedForward(nil, "x", nil, &proto.Options{Size: -1, Signal: 1}), "fluent_signal 1"},
+		{"metrics signal", proto.AppendPackedForward(nil, "x", nil, &proto.Options{Size: -1, Signal: 1}), "fluent_signal 1, metrics (cmetrics), is not accepted"},
+		{"traces signal", proto.AppendPackedForward(nil, "x", nil, &proto.Options{Size: -1, Signal: 2}), "fluent_signal 2, traces (ctraces), is not accepted by the forward input: send metrics and traces to the opentelemetry input"},
 		{"100 MiB message", append([]byte{0x92, 0xa1, 'x', 0xc6}, 0x06, 0x40, 0, 0), "buffer_max_size"},
 	}
 	for i, tc := range cases {

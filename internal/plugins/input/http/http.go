@@ -21,9 +21,10 @@
 // A request is answered only once JetStream holds its records (so a client
 // that got its 201 never loses them); a body is decoded whole before
 // anything is written, so a 400 stores nothing. While the pipeline is paused
-// (FLOE_IN full) the input answers 503 with Retry-After at once, and also
-// when its mem_buf_limit holds a write longer than the block timeout; it
-// resumes by itself.
+// (FLOE_IN full) or the input's mem_buf_limit is reached (ingest tells it
+// through plugin.Pauser) the input answers 503 with Retry-After at once; a
+// write held back anyway (it raced the pause) is answered 503 after the
+// block timeout. It resumes by itself.
 package http
 
 import (
@@ -86,7 +87,8 @@ func Spec() *plugin.Spec {
 }
 
 // BlockTimeout is how long a request waits for a write the pipeline holds
-// back (mem_buf_limit) before it is answered 503.
+// back before it is answered 503: a request already past the paused check
+// when the input was paused.
 const BlockTimeout = 2 * time.Second
 
 // HTTP is a configured http input.
@@ -545,9 +547,14 @@ func hasKey(rec []byte, key string) bool {
 // write stores the batches and waits until JetStream holds them.
 func (h *HTTP) write(ctx context.Context, w plugin.Writer, batches []*batch) (int, error) {
 	var rs []plugin.Receipt
-	for _, b := range batches {
-		if h.IsPaused() {
-			return http.StatusServiceUnavailable, errors.New("paused")
+	for i, b := range batches {
+		if i > 0 && h.IsPaused() {
+			// Admitted before the pause, which this request's own
+			// first batches may have caused (mem_buf_limit): refusing
+			// it half-written would make the client resend what is
+			// stored. Seal what it wrote, so the limit frees as soon
+			// as that is stored, and write the rest.
+			plugin.FlushWriter(w)
 		}
 		wctx, cancel := context.WithTimeout(ctx, h.block)
 		r, err := w.Write(wctx, b.tag, b.b.Data, b.b.Records)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/floe-io/floe/internal/chunk"
@@ -48,10 +49,14 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 }
 
 func (in *Input) newGRPCServer() *grpc.Server {
-	s := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ForceServerCodec(rawCodec{}),
 		grpc.MaxRecvMsgSize(int(min(4*in.maxBody, 1<<31-1))),
-	)
+	}
+	if in.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(in.tls.Config().Clone())))
+	}
+	s := grpc.NewServer(opts...)
 	for _, svc := range []struct {
 		name   string
 		signal string

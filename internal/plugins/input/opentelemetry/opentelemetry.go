@@ -27,7 +27,9 @@
 //   - 413 / ResourceExhausted: the body exceeds buffer_max_size (compressed),
 //     or four times that once decompressed;
 //   - 503 with Retry-After / Unavailable: the pipeline is paused
-//     (backpressure) or could not store the data; the client retries.
+//     (backpressure: FLOE_IN full, or this input's mem_buf_limit reached,
+//     which ingest tells the input at once) or could not store the data;
+//     the client retries.
 //
 // Tags: with tag_from_uri (the default) the tag is the request path without
 // its leading slash, other characters than letters, digits, '_' and '.'
@@ -68,6 +70,7 @@ import (
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/otlplog"
 	"github.com/floe-io/floe/internal/plugin"
+	"github.com/floe-io/floe/internal/plugins/input/internal/netin"
 	"github.com/floe-io/floe/internal/telemetry"
 )
 
@@ -97,7 +100,7 @@ func Spec() *plugin.Spec {
 		Kind: plugin.KindInput,
 		Name: Name,
 		Desc: "OTLP receiver: logs, metrics and traces over HTTP (protobuf, JSON) and gRPC",
-		Keys: []plugin.Key{
+		Keys: append([]plugin.Key{
 			{Name: "listen", Default: "0.0.0.0", Desc: "address to listen on"},
 			{Name: "host", Desc: "alias of listen"},
 			{Name: "port", Type: plugin.Int, Default: "4318", Desc: "OTLP/HTTP port (also serves gRPC over HTTP/2)"},
@@ -105,12 +108,13 @@ func Spec() *plugin.Spec {
 			{Name: "grpc_port", Type: plugin.Int, Default: "4317", Desc: "OTLP/gRPC port"},
 			{Name: "http2", Type: plugin.Bool, Default: "on", Desc: "accept cleartext HTTP/2 (and so gRPC) on port"},
 			{Name: "tag_from_uri", Type: plugin.Bool, Default: "true", Desc: "tag from the request path (v1_logs); off: the tag key"},
+			{Name: "tag_key", Desc: "accepted; no effect: Fluent Bit's OTLP logs path does not apply it either"},
 			{Name: "successful_response_code", Type: plugin.Int, Default: "201", Enum: []string{"200", "201", "204"}, Desc: "HTTP status of a success"},
 			{Name: "buffer_max_size", Type: plugin.Size, Default: "4M", Desc: "largest request body; larger: 413"},
 			{Name: "buffer_chunk_size", Type: plugin.Size, Default: "512K", Desc: "accepted; Floe reads bodies whole"},
 			{Name: "logs_metadata_key", Default: otlplog.DefaultMetadataKey, Desc: "metadata key of the OTLP log fields"},
 			{Name: "logs_body_key", Desc: "record key of every log body; unset: a kvlist body is the record, others go under log"},
-		},
+		}, netin.TLSKeys()...),
 		NewInput: New,
 	}
 }
@@ -133,6 +137,7 @@ type Input struct {
 	maxBody     int64
 	opt         otlplog.Options
 	metrics     *telemetry.NetInputMetrics // nil in tests without a registry
+	tls         *netin.TLSConfig           // nil: cleartext
 
 	paused atomic.Bool
 	w      plugin.Writer
@@ -188,6 +193,17 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Input,
 	}
 	if in.maxBody <= 0 {
 		return nil, p.Errorf("buffer_max_size", "buffer_max_size must be positive")
+	}
+	var err error
+	if in.tls, err = netin.TLS(p); err != nil {
+		return nil, err
+	}
+	if p.Has("tag_key") {
+		// Fluent Bit declares tag_key in the input's config map, but its
+		// logs conversion (opentelemetry_logs.c) tags every record of a
+		// request with the request's tag; a config written for it keeps
+		// working here, with the same tags.
+		in.log.Warn("tag_key has no effect on the opentelemetry input (as in Fluent Bit): records keep the request's tag", "tag_key", p.String("tag_key"))
 	}
 	return in, nil
 }
@@ -246,17 +262,28 @@ func (in *Input) Run(ctx context.Context, w plugin.Writer) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(in.log.Handler(), slog.LevelDebug),
 	}
-	if in.http2 {
-		hs.Protocols = new(http.Protocols)
-		hs.Protocols.SetHTTP1(true)
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	switch {
+	case in.tls != nil:
+		// HTTP/2 over TLS (ALPN h2) carries gRPC on port as well.
+		hs.Protocols.SetHTTP2(in.http2)
+		hs.TLSConfig = in.tls.Config().Clone()
+	case in.http2:
 		hs.Protocols.SetUnencryptedHTTP2(true)
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(hl) }()
+	go func() {
+		if in.tls != nil {
+			errc <- hs.ServeTLS(hl, "", "")
+			return
+		}
+		errc <- hs.Serve(hl)
+	}()
 	if gl != nil {
 		go func() { errc <- gs.Serve(gl) }()
 	}
-	in.log.Info("otlp listening", "http", hl.Addr().String(), "grpc", in.grpcAddrString())
+	in.log.Info("otlp listening", "http", hl.Addr().String(), "grpc", in.grpcAddrString(), "tls", in.tls != nil)
 
 	var runErr error
 	select {
@@ -385,6 +412,7 @@ func (in *Input) ingestLogs(ctx context.Context, tag string, req plogotlp.Export
 	}
 	var rs []plugin.Receipt
 	err := otlplog.FromLogs(ld, &in.opt, maxLogBatch, func(data []byte, records int) error {
+		in.sealIfPaused(len(rs))
 		r, err := in.w.Write(ctx, tag, data, records)
 		if err != nil {
 			return err
@@ -413,6 +441,7 @@ func (in *Input) ingestSignal(ctx context.Context, signal, tag string, parts []s
 			return &requestError{codes.ResourceExhausted,
 				fmt.Errorf("one %s item of %d bytes exceeds the chunk limit of %d bytes", signal, len(p.data), maxSignal)}
 		}
+		in.sealIfPaused(len(rs))
 		r, err := sw.WriteSignal(ctx, signal, tag, p.data, p.records)
 		if err != nil {
 			return unavailable(fmt.Errorf("%s not written: %w", signal, err))
@@ -420,6 +449,17 @@ func (in *Input) ingestSignal(ctx context.Context, signal, tag string, parts []s
 		rs = append(rs, r)
 	}
 	return in.wait(ctx, rs)
+}
+
+// sealIfPaused is called before each write of a request after its first
+// (written writes so far): a request admitted before a pause, which its
+// own first writes may have caused (mem_buf_limit), is written whole
+// rather than refused half-stored; sealing what it wrote lets the limit
+// free as soon as that is stored instead of at the next flush.
+func (in *Input) sealIfPaused(written int) {
+	if written > 0 && in.paused.Load() {
+		plugin.FlushWriter(in.w)
+	}
 }
 
 // wait closes the open chunks at once (a client waits for them) and blocks
