@@ -15,6 +15,15 @@
 // the whole chunk first and appends it with a single write, so records of
 // one chunk are never interleaved with another flush's.
 //
+// A process killed during a write can leave the last record half written
+// (a write to a regular file stops short on SIGKILL); the chunk comes back
+// from JetStream and would be appended after the fragment, leaving a torn
+// line in the middle of the file. So the first time a process writes to a
+// file in a line format, it cuts whatever follows the file's last newline,
+// with a warning naming the file and the bytes cut. Floe itself only ever
+// leaves whole lines; a hand-made file whose last line lacks its newline
+// loses that line. The msgpack format is left as it is.
+//
 // Errors: a file or directory that cannot be opened or created (missing
 // directory without mkdir, permission denied, not a directory) is ERROR with
 // the path in the message; a failed write is RETRY, after truncating the file
@@ -23,10 +32,12 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -80,8 +91,10 @@ type Output struct {
 	csvColumnNames bool
 	mkdir          bool
 	opts           event.JSONOptions
+	logger         *slog.Logger
 
-	mu sync.Mutex // one flush at a time: keeps csv headers and truncation sound
+	mu      sync.Mutex          // one flush at a time: keeps csv headers and truncation sound
+	checked map[string]struct{} // files whose tail this process has checked for a torn line
 }
 
 // New builds a file output.
@@ -94,6 +107,8 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 		csvColumnNames: p.Bool("csv_column_names"),
 		mkdir:          p.Bool("mkdir"),
 		opts:           set.Service.JSON,
+		logger:         set.Logger,
+		checked:        map[string]struct{}{},
 	}
 	switch o.format {
 	case fmtCSV:
@@ -165,6 +180,13 @@ func (o *Output) Flush(_ context.Context, c *chunk.Chunk) error {
 		return fmt.Errorf("file: stat %s: %w", name, err)
 	}
 	size := st.Size()
+	if _, ok := o.checked[name]; !ok && o.format != fmtMsgpack {
+		if size, err = o.cutTornTail(name, size); err != nil {
+			f.Close()
+			return err
+		}
+		o.checked[name] = struct{}{}
+	}
 
 	buf, rerr := o.Render(make([]byte, 0, len(c.Data)+len(c.Data)/2), c, size == 0)
 	var werr error
@@ -205,6 +227,46 @@ func (o *Output) open(name string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// cutTornTail truncates name after its last newline and returns the new
+// size. The file has size bytes.
+func (o *Output) cutTornTail(name string, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return size, fmt.Errorf("file: check the end of %s: %w", name, unwrapPath(err))
+	}
+	defer f.Close()
+	// Search backwards block by block: a torn write is at most one chunk.
+	const block = 64 << 10
+	buf := make([]byte, block)
+	end := size
+	for end > 0 {
+		start := max(end-block, 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && n < int(end-start) {
+			return size, fmt.Errorf("file: check the end of %s at offset %d: %w", name, start, err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = start + int64(i) + 1
+			break
+		}
+		end = start
+	}
+	if end == size {
+		return size, nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return size, fmt.Errorf("file: cut the partial last line of %s at offset %d: %w", name, end, err)
+	}
+	if o.logger != nil {
+		o.logger.Warn("file: cut a partial last line, left by an interrupted write; its record is written again when its chunk is redelivered",
+			"file", name, "offset", end, "bytes", size-end)
+	}
+	return end, nil
 }
 
 func unwrapPath(err error) error {

@@ -227,3 +227,72 @@ func TestDelimiter(t *testing.T) {
 		t.Error("; accepted")
 	}
 }
+
+// A process killed in the middle of a write leaves a fragment of a record at
+// the end of the file; the next process to write there cuts it before
+// appending, so the redelivered chunk does not follow a torn line.
+func TestCutsTornLastLineOnce(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("x", 150<<10) // a fragment longer than one search block
+	for _, tc := range []struct {
+		name, before, kept string
+	}{
+		{"fragment after whole lines", "{\"a\":1}\n{\"a\":2}\n{\"message\":\"hal", "{\"a\":1}\n{\"a\":2}\n"},
+		{"long fragment", "{\"a\":1}\n" + long, "{\"a\":1}\n"},
+		{"only a fragment", "{\"mess", ""},
+		{"whole lines are left alone", "{\"a\":1}\n", "{\"a\":1}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub := t.TempDir()
+			o := newTest(t, "path", sub, "format", "plain")
+			c := testChunk("app")
+			if err := os.WriteFile(o.Target("app"), []byte(tc.before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fresh := newTest(t, "path", filepath.Join(dir, "fresh-"+strings.ReplaceAll(tc.name, " ", "-")), "format", "plain", "mkdir", "on")
+			want := tc.kept + flushRead(t, fresh, c)
+			if got := flushRead(t, o, c); got != want {
+				t.Fatalf("after the first flush:\n%q\nwant\n%q", trunc(got), trunc(want))
+			}
+			// Only the first write of a process checks: a later fragment
+			// (not Floe's) is not cut again.
+			f, err := os.OpenFile(o.Target("app"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("tail")
+			f.Close()
+			want2 := want + "tail" + flushRead(t, fresh, c)[len(want)-len(tc.kept):]
+			if got := flushRead(t, o, c); got != want2 {
+				t.Fatalf("after the second flush:\n%q\nwant\n%q", trunc(got), trunc(want2))
+			}
+		})
+	}
+}
+
+// The csv header is written again when the cut leaves the file empty, and a
+// msgpack file is never cut.
+func TestTornTailCSVHeaderAndMsgpack(t *testing.T) {
+	dir := t.TempDir()
+	o := newTest(t, "path", dir, "format", "csv", "csv_column_names", "on")
+	os.WriteFile(o.Target("app"), []byte("1700000000.1,\"hal"), 0o644)
+	got := flushRead(t, o, testChunk("app"))
+	want := "timestamp,\"message\",\"n\"\n1700000000.123456789,\"hello\",1\n1700000001.000000005,\"in group\",0.500000,false\n"
+	if got != want {
+		t.Fatalf("after cutting the only (partial) line, got\n%s\nwant the header and the rows\n%s", got, want)
+	}
+
+	m := newTest(t, "path", dir, "format", "msgpack")
+	os.WriteFile(m.Target("bin"), []byte{0x92, 0x01}, 0o644)
+	got = flushRead(t, m, testChunk("bin"))
+	if !strings.HasPrefix(got, "\x92\x01") {
+		t.Fatalf("msgpack file was cut: % x", got[:8])
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 200 {
+		return s[:100] + "…" + s[len(s)-100:]
+	}
+	return s
+}

@@ -22,10 +22,31 @@
 // one id fence each other), every chunk is one Kafka transaction, aborted
 // when any part fails, so read_committed consumers never see a chunk's part
 // twice from a RETRY, nor a part of a chunk whose producer was killed
-// mid-chunk (the next producer with the id aborts it). A chunk redelivered
-// after its commit is still committed twice. Consumers that need exactly
-// once across that too deduplicate on the floe-id header, the same in both
-// copies.
+// mid-chunk (the next producer with the id aborts it).
+//
+// Exactly once (exactly_once, on by default with transactional_id): each
+// transaction also writes the chunk's marker to exactly_once_topic (default
+// __floe_chunks, created when missing: compacted, deleted after
+// exactly_once_retention), keyed by the transactional id and the chunk's
+// stable key (its Msg-Id, the same on every redelivery). Before its first
+// chunk, and after a commit whose outcome it could not learn, the output
+// gets a new producer epoch for the id, which fences any earlier producer
+// (a SIGKILLed output's open transaction is aborted, one it was committing
+// completes), then reads the marker topic with read_committed up to its
+// high watermark. A chunk whose marker it knows is answered OK without
+// being written. Guarantee: with one output process per transactional_id
+// at a time (a restart reuses it), a consumer reading with
+// isolation.level=read_committed sees each record of a chunk exactly once,
+// for chunks redelivered within exactly_once_retention of their commit.
+// Not covered: read_uncommitted consumers (they see the records of aborted
+// transactions), a chunk redelivered to an output with another
+// transactional_id (output replicas need ids of their own, and then a chunk
+// that moves between them may be written by both), or after its marker
+// expired. Two live processes with one id fence each other back and forth. Memory: about 100
+// bytes per chunk committed within the retention. Another transactional
+// id's markers are skipped when reading, but read: a marker topic per
+// pipeline keeps the start short. The floe-id header stays, for consumers
+// that deduplicate themselves.
 //
 // Answers: a record the broker will never accept (too large, invalid, a topic
 // name Kafka refuses) is ERROR; anything else not written within timeout is
@@ -36,7 +57,6 @@ package kafka
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +71,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/floe-io/floe/internal/chunk"
+	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/plugins/output/format"
@@ -79,6 +100,9 @@ func Spec() *plugin.Spec {
 			{Name: "compression", Default: "none", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"}, Desc: "batch compression"},
 			{Name: "timeout", Type: plugin.Seconds, Default: "30s", Desc: "how long a chunk may take to be acknowledged before RETRY"},
 			{Name: "transactional_id", Desc: "Floe: write each chunk in one Kafka transaction under this id (unique per output process)"},
+			{Name: "exactly_once", Type: plugin.Bool, Default: "on", Desc: "Floe: with transactional_id, commit a marker per chunk and skip redelivered chunks already committed"},
+			{Name: "exactly_once_topic", Default: "__floe_chunks", Desc: "Floe: topic of the chunk markers (created if missing, compacted, with exactly_once_retention)"},
+			{Name: "exactly_once_retention", Type: plugin.Seconds, Default: "7d", Desc: "Floe: how long a chunk's marker is kept: a chunk redelivered later is written again"},
 			{Name: "client_id", Default: "floe", Desc: "Kafka client id"},
 			{Name: "queue_full_retries", Type: plugin.Int, Default: "10", Desc: "accepted for compatibility; franz-go blocks instead of failing on a full queue"},
 			{Name: "rdkafka.compression.codec", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"}, Desc: "same as compression"},
@@ -110,6 +134,9 @@ type Output struct {
 	timeout    time.Duration
 	txn        bool
 	txnMu      sync.Mutex // one transaction at a time per producer
+	opts       []kgo.Opt  // to rebuild the producer after a failed abort
+	clMu       sync.Mutex // guards replacing cl against Close, which must not wait for a flush
+	eo         *markers   // nil unless exactly once is on; guarded by txnMu
 }
 
 // New builds a kafka output; brokers are reached lazily, so a cluster that is
@@ -181,17 +208,20 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 		kgo.RecordDeliveryTimeout(o.timeout),
 		kgo.WithLogger(slogLogger{o.log}),
 	}
-	if id := strings.TrimSpace(p.String("transactional_id")); id != "" {
-		o.txn = true
-		opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(o.timeout+10*time.Second))
-	}
+	txnID := strings.TrimSpace(p.String("transactional_id"))
+	o.txn = txnID != ""
 	proto := strings.ToLower(p.String("rdkafka.security.protocol"))
-	tc, err := sinkutil.TLSConfig(p)
+	tp := p
+	if (proto == "ssl" || proto == "sasl_ssl") && !p.Bool("tls") {
+		// ssl turns tls on, and with it the tls.* keys (tls.ca_file of a
+		// private CA would otherwise be ignored for the system roots).
+		sec := *p.Section
+		sec.Props = append([]config.Prop{{Key: "tls", Value: "on", File: sec.File, Line: sec.Line}}, sec.Props...)
+		tp = plugin.NewProps(Spec(), &sec)
+	}
+	tc, err := sinkutil.TLSConfig(tp)
 	if err != nil {
 		return nil, err
-	}
-	if tc == nil && (proto == "ssl" || proto == "sasl_ssl") {
-		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))
@@ -210,16 +240,59 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
 		}
 	}
+	if o.txn && p.Bool("exactly_once") {
+		topic := strings.TrimSpace(p.String("exactly_once_topic"))
+		if err := checkTopic(topic); err != nil {
+			return nil, p.Errorf("exactly_once_topic", "%v", err)
+		}
+		if slices.Contains(o.topics, topic) {
+			return nil, p.Errorf("exactly_once_topic", "%s is also in topics; the markers need a topic of their own", topic)
+		}
+		retention := time.Duration(p.Seconds("exactly_once_retention") * float64(time.Second))
+		if retention <= 0 {
+			return nil, p.Errorf("exactly_once_retention", "exactly_once_retention must be positive")
+		}
+		// The consumer of the markers shares the producer's connection
+		// settings (TLS, SASL) but none of its transactional state.
+		mk, err := kgo.NewClient(append(slices.Clone(opts), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+		if err != nil {
+			return nil, p.Errorf("brokers", "kafka client: %v", err)
+		}
+		o.eo = newMarkers(topic, txnID, retention, mk, o.log)
+	}
+	if o.txn {
+		opts = append(opts, kgo.TransactionalID(txnID), kgo.TransactionTimeout(o.timeout+10*time.Second))
+	}
+	o.opts = opts
 	if o.cl, err = kgo.NewClient(opts...); err != nil {
+		if o.eo != nil {
+			o.eo.cl.Close()
+		}
 		return nil, p.Errorf("brokers", "kafka client: %v", err)
 	}
 	return o, nil
 }
 
-// Close releases the client; every flush already waited for its records.
+// Close releases the clients; every flush already waited for its records.
 func (o *Output) Close(context.Context) error {
+	o.clMu.Lock()
+	defer o.clMu.Unlock()
 	o.cl.Close()
+	if o.eo != nil {
+		o.eo.cl.Close()
+	}
 	return nil
+}
+
+// Skipped is how many chunks were answered OK without being written because
+// their marker showed them committed already (redeliveries).
+func (o *Output) Skipped() int64 {
+	if o.eo == nil {
+		return 0
+	}
+	return o.eo.skipped.Load()
 }
 
 // Flush produces every record of c and waits until all are acknowledged.
@@ -234,7 +307,7 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout+5*time.Second)
 	defer cancel()
 	if o.txn {
-		return o.flushTxn(ctx, recs)
+		return o.flushTxn(ctx, c, recs)
 	}
 	return o.produce(ctx, recs)
 }
@@ -242,10 +315,31 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 // flushTxn writes recs in one transaction: a chunk that fails on one
 // partition after others took their records is aborted as a whole, so
 // read_committed consumers never see the part that the retry writes again.
-func (o *Output) flushTxn(ctx context.Context, recs []*kgo.Record) error {
+// With exactly once, the chunk's marker is in the same transaction, and a
+// chunk whose marker is committed already is not written again.
+func (o *Output) flushTxn(ctx context.Context, c *chunk.Chunk, recs []*kgo.Record) error {
 	o.txnMu.Lock()
 	defer o.txnMu.Unlock()
+	var key string
+	if o.eo != nil {
+		if o.eo.stale {
+			if err := o.eo.load(ctx, o.cl); err != nil {
+				if errors.Is(err, errProducerID) && ctx.Err() == nil {
+					o.rebuild(err)
+				}
+				return err
+			}
+		}
+		key = sinkutil.ChunkKey(c)
+		if o.eo.has(key) {
+			o.eo.skipped.Add(1)
+			o.log.Info("kafka: chunk already committed, not written again", "chunk", key, "records", len(recs))
+			return nil
+		}
+		recs = append(recs, o.eo.record(key, len(recs)))
+	}
 	if err := o.cl.BeginTransaction(); err != nil {
+		o.rebuild(fmt.Errorf("begin transaction: %w", err))
 		return fmt.Errorf("kafka begin transaction: %w", err)
 	}
 	if err := o.produce(ctx, recs); err != nil {
@@ -258,18 +352,49 @@ func (o *Output) flushTxn(ctx context.Context, recs []*kgo.Record) error {
 		}
 		if aerr := o.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
 			o.log.Warn("kafka: abort transaction", "error", aerr)
+			o.rebuild(aerr)
 		}
 		return err
 	}
 	if err := o.cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryCommit); err != nil {
+		// The commit may have happened even so (its answer was lost): the
+		// abort retry bumps the producer epoch, which settles the
+		// transaction either way, and the markers are read again before
+		// this chunk is decided on.
+		if o.eo != nil {
+			o.eo.stale = true
+		}
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout+5*time.Second)
 		defer cancel()
 		if aerr := o.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
 			o.log.Warn("kafka: abort transaction after a failed commit", "error", aerr)
+			o.rebuild(aerr)
 		}
 		return fmt.Errorf("kafka commit transaction: %w", err)
 	}
+	if o.eo != nil {
+		o.eo.add(key, time.Now())
+	}
 	return nil
+}
+
+// rebuild replaces a producer whose transaction could not be ended with a
+// new one under the same transactional id: the new producer's epoch fences
+// the old one and settles its transaction, exactly as after a crash. Called
+// with txnMu held.
+func (o *Output) rebuild(cause error) {
+	cl, err := kgo.NewClient(o.opts...)
+	if err != nil {
+		o.log.Warn("kafka: new producer after a failed transaction", "error", err, "cause", cause)
+		return
+	}
+	o.clMu.Lock()
+	o.cl.Close()
+	o.cl = cl
+	o.clMu.Unlock()
+	if o.eo != nil {
+		o.eo.stale = true
+	}
 }
 
 func (o *Output) produce(ctx context.Context, recs []*kgo.Record) error {

@@ -104,6 +104,13 @@ type Output struct {
 	// redeliveries the Nats-Msg-Id kept out of the stream.
 	duplicates atomic.Int64
 	noStream   atomic.Bool // logged once until a publish succeeds
+
+	// url and connErr say why a flush finds no connection: the server's
+	// refusal (a certificate it does not trust, wrong credentials) is only
+	// reported to the reconnect callback, and nats.go's own answer to a
+	// publish meanwhile ("outbound buffer limit exceeded") does not tell.
+	url     string
+	connErr atomic.Pointer[string]
 }
 
 // New builds a nats output and starts connecting; a server that is not up
@@ -155,8 +162,22 @@ func New(_ context.Context, set plugin.Settings, p *plugin.Props) (plugin.Output
 				o.log.Warn("nats output disconnected", "url", url, "error", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { o.log.Info("nats output reconnected", "server", c.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			o.connErr.Store(nil)
+			o.log.Info("nats output reconnected", "server", c.ConnectedUrlRedacted())
+		}),
+		nats.ConnectHandler(func(*nats.Conn) { o.connErr.Store(nil) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return
+			}
+			msg := err.Error()
+			if prev := o.connErr.Swap(&msg); prev == nil || *prev != msg {
+				o.log.Warn("nats output cannot connect; retrying", "url", url, "error", err)
+			}
+		}),
 	}
+	o.url = url
 	if u := p.String("user"); u != "" {
 		opts = append(opts, nats.UserInfo(u, p.String("password")))
 	} else if p.Has("password") {
@@ -217,6 +238,9 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 	if err != nil {
 		return plugin.Permanent(fmt.Errorf("nats chunk %s: %w", c.ID, err))
 	}
+	if !o.nc.IsConnected() {
+		return o.notConnected()
+	}
 	if o.js == nil {
 		for _, m := range msgs {
 			if err := o.nc.PublishMsg(m); err != nil {
@@ -241,6 +265,18 @@ func (o *Output) Flush(ctx context.Context, c *chunk.Chunk) error {
 		o.log.Info("nats output: a stream now stores subject " + subject)
 	}
 	return nil
+}
+
+// notConnected is the RETRY of a flush while the connection is down, with
+// the reason the last attempt to connect failed, when there is one.
+func (o *Output) notConnected() error {
+	if msg := o.connErr.Load(); msg != nil {
+		return fmt.Errorf("nats output: not connected to %s: %s", o.url, *msg)
+	}
+	if err := o.nc.LastError(); err != nil {
+		return fmt.Errorf("nats output: not connected to %s: %w", o.url, err)
+	}
+	return fmt.Errorf("nats output: not connected to %s (%s)", o.url, o.nc.Status())
 }
 
 // publish sends msgs and waits for all their acknowledgements, so a RETRY

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,7 @@ type rwSink struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	samples map[string]float64 // "series@ms"
+	seqs    []int64            // the seq label of every sample received, duplicates included
 	header  http.Header
 	status  int
 }
@@ -104,6 +106,7 @@ func (s *rwSink) serve(w http.ResponseWriter, r *http.Request) {
 		fs := s1.Descriptor().Fields()
 		ls := s1.Get(fs.ByName("labels")).List()
 		var parts []string
+		seq := int64(-1)
 		prev := ""
 		for j := range ls.Len() {
 			l := ls.Get(j).Message()
@@ -115,6 +118,11 @@ func (s *rwSink) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			prev = name
 			parts = append(parts, name+"="+l.Get(lf.ByName("value")).String())
+			if name == "seq" {
+				if n, err := strconv.ParseInt(l.Get(lf.ByName("value")).String(), 10, 64); err == nil {
+					seq = n
+				}
+			}
 		}
 		sm := s1.Get(fs.ByName("samples")).List()
 		for j := range sm.Len() {
@@ -122,6 +130,9 @@ func (s *rwSink) serve(w http.ResponseWriter, r *http.Request) {
 			xf := x.Descriptor().Fields()
 			key := strings.Join(parts, ",") + "@" + time.UnixMilli(x.Get(xf.ByName("timestamp")).Int()).UTC().Format(time.RFC3339)
 			s.samples[key] = x.Get(xf.ByName("value")).Float()
+			if seq >= 0 {
+				s.seqs = append(s.seqs, seq)
+			}
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

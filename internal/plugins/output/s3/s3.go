@@ -13,15 +13,16 @@
 // Exactly once: an object's key depends only on the chunk and the records it
 // holds, never on the clock or a counter: the strftime sequences take the time
 // of the object's first record, $INDEX is the object's number within its
-// chunk, and $UUID (appended as "-$UUID" when the format has neither $UUID
-// nor $INDEX) is a digest of the chunk's Msg-Id and the first record's index.
+// chunk, and $UUID (appended as "-$UUID" when the format has no $UUID) is a
+// digest of the chunk's Msg-Id and the first record's index.
 // A chunk redelivered after a crash overwrites its objects with the same
 // bytes instead of adding copies.
 //
 // Deviations: Floe does not keep records in store_dir to build objects of
 // total_file_size over several flushes, because a chunk is acknowledged only
 // once S3 holds it; objects are at most total_file_size and are written at
-// every flush (upload_timeout is met by the flush interval). Answers: 5xx,
+// every flush, so upload_timeout is accepted and has no effect (an object
+// is never older than a flush interval when it is written). Answers: 5xx,
 // throttling, timeouts and connection errors are RETRY (the SDK's own retries
 // are off: the mesh retries); other 4xx (no such bucket, access denied, a
 // refused argument) are ERROR. role_arn, arrow and parquet are refused.
@@ -71,7 +72,7 @@ func Spec() *plugin.Spec {
 			{Name: "s3_key_format_tag_delimiters", Default: ".", Desc: "characters splitting the tag for $TAG[n]"},
 			{Name: "total_file_size", Type: plugin.Size, Default: "100M", Desc: "largest object; a bigger chunk becomes several"},
 			{Name: "upload_chunk_size", Type: plugin.Size, Default: "5242880", Desc: "part size of multipart uploads (at least 5M)"},
-			{Name: "upload_timeout", Type: plugin.Seconds, Default: "10m", Desc: "accepted; Floe uploads at every flush"},
+			{Name: "upload_timeout", Type: plugin.Seconds, Default: "10m", Desc: "accepted, no effect: every flush is uploaded before it is acked"},
 			{Name: "use_put_object", Type: plugin.Bool, Default: "off", Desc: "always send objects with PutObject"},
 			{Name: "compression", Enum: []string{"gzip", "arrow", "parquet"}, Desc: "gzip compresses objects"},
 			{Name: "content_type", Desc: "Content-Type of objects"},
@@ -347,7 +348,10 @@ func (o *Output) objectKey(tag string, t event.Time, id string, index int) (stri
 	sum := sha256.Sum256([]byte(id))
 	uuid := hex.EncodeToString(sum[:8])
 	f := o.keyFormat
-	if !strings.Contains(f, "$UUID") && !strings.Contains(f, "$INDEX") {
+	if !strings.Contains(f, "$UUID") {
+		// $INDEX numbers objects within one chunk only (upstream's runs
+		// across uploads), so it does not keep two chunks apart: without
+		// $UUID, /$TAG/$INDEX would overwrite the previous chunk's object.
 		f += "-$UUID"
 	}
 	parts := strings.FieldsFunc(tag, func(r rune) bool { return strings.ContainsRune(o.delims, r) })

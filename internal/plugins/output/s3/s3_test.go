@@ -92,11 +92,52 @@ func TestTotalFileSizeSplits(t *testing.T) {
 			t.Errorf("key %q", k)
 		}
 	}
-	if _, ok := objs["app.log/0"]; !ok {
-		t.Errorf("no object app.log/0 among %v", keys(objs))
+	// $INDEX numbers the objects of the chunk; $UUID (appended) tells
+	// this chunk's objects from another's.
+	first := 0
+	for _, k := range keys(objs) {
+		if strings.HasPrefix(k, "app.log/0-") {
+			first++
+		}
+	}
+	if first != 1 {
+		t.Errorf("want one object app.log/0-<uuid> among %v", keys(objs))
 	}
 	if err := outputtest.Diff(seqRange(0, 100), s.Seqs(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Floe does not hold records back to fill total_file_size or wait for
+// upload_timeout: a chunk is acked only once S3 holds it, so every flush
+// stores its own objects before answering OK, however large
+// total_file_size and long upload_timeout are, and two flushes are never
+// merged into one object (nor, with $INDEX numbering objects within a
+// chunk only, does the second overwrite the first).
+func TestUploadTimeoutDoesNotHoldRecords(t *testing.T) {
+	s := newFakeS3(t, "s3_key_format /$TAG/$INDEX", "total_file_size 100M", "upload_timeout 1h")
+	out := openOut(t, s.Config()...)
+	if err := out.Flush(context.Background(), outputtest.Chunk(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	// No wait: Flush answered OK, so the records are in S3 now.
+	if err := outputtest.Diff(seqRange(0, 3), s.Seqs(t)); err != nil {
+		t.Fatalf("right after the first flush: %v", err)
+	}
+	if err := out.Flush(context.Background(), outputtest.Chunk(3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := outputtest.Diff(seqRange(0, 7), s.Seqs(t)); err != nil {
+		t.Fatalf("right after the second flush: %v", err)
+	}
+	objs := s.Objects(t)
+	if len(objs) != 2 {
+		t.Fatalf("%d objects for two flushes, want one each: %v", len(objs), keys(objs))
+	}
+	for k, b := range objs {
+		if n := strings.Count(string(b), "\n"); n != 3 && n != 4 {
+			t.Errorf("object %s holds %d records, want one flush's (3 or 4)", k, n)
+		}
 	}
 }
 
