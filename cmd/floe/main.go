@@ -112,6 +112,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		c.opts.Reload = func() (*config.Config, error) { return loadConfig(c) }
 	}
 	if err := app.Run(ctx, c.opts); err != nil {
+		var ec *app.ExitCodeError
+		if errors.As(err, &ec) {
+			fmt.Fprintf(stderr, "floe: %v\n", err)
+			return ec.Code
+		}
 		printConfigError(stderr, err)
 		return 1
 	}

@@ -207,6 +207,28 @@ type process struct {
 	// answering; closing the connection and the embedded server is then
 	// bounded tightly rather than waited for.
 	forced bool
+	// exiters are the inputs that name the process's exit status once
+	// they have ended (exec with propagate_exit_code).
+	exiters []exiter
+}
+
+// exiter is an input that, once it has ended, has an exit status for the
+// process (Fluent Bit's propagate_exit_code).
+type exiter struct {
+	name string
+	in   interface{ ExitCode() int }
+}
+
+// ExitCodeError ends a run whose inputs finished with a status to pass on:
+// the command of an exec input with propagate_exit_code failed. Everything
+// was delivered; the caller exits with Code.
+type ExitCodeError struct {
+	Input string
+	Code  int
+}
+
+func (e *ExitCodeError) Error() string {
+	return fmt.Sprintf("input %s ended with exit status %d (propagate_exit_code)", e.Input, e.Code)
 }
 
 // requestReload validates the configuration anew and, when it is good, has
@@ -296,6 +318,7 @@ func (p *process) run(ctx context.Context) (err error) {
 		opts := telemetry.ServerOptions{
 			Listen: p.svc.HTTPListen, Port: p.svc.HTTPPort, HealthCheck: p.svc.HealthCheck,
 			Health: p.svc.Health, Ready: p.readiness, Logger: p.log,
+			Pprof: p.svc.Pprof,
 		}
 		if p.svc.HotReload {
 			opts.Reload = p.requestReload
@@ -502,12 +525,23 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 		}
 		watch(start(StageOutput, func(c context.Context) error { return svc.Run(c, work) }))
 	}
+	var rt *router.Service
 	if p.stages[StageRouter] {
-		svc := p.routerStage()
-		watch(start(StageRouter, func(c context.Context) error { return svc.Run(c, work) }))
+		// It runs even when fused: it moves on what FLOE_FILTERED holds from
+		// an unfused run or from filter processes elsewhere in the mesh.
+		rt = p.routerStage()
+		watch(start(StageRouter, func(c context.Context) error { return rt.Run(c, work) }))
 	}
 	if p.stages[StageFilter] {
-		svc, err := p.filterStage(ctx)
+		var fwd filter.Forwarder
+		if rt != nil && p.svc.Fuse {
+			// Filter and router share this process: the hop through
+			// FLOE_FILTERED would store, acknowledge and remove every chunk
+			// once more for nothing. FLOE_IN stays the durable point before,
+			// the output streams the one after.
+			fwd = rt
+		}
+		svc, err := p.filterStage(ctx, fwd)
 		if err != nil {
 			return nil, errors.Join(err, p.stopAll(runs, cancelWork))
 		}
@@ -537,6 +571,7 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	}
 	var runErr error
 	var next *Plan
+	inputsEnded := false
 	select {
 	case <-ctx.Done():
 	case next = <-p.reloadCh:
@@ -544,6 +579,7 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	case r := <-failed:
 		runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
 	case <-finished:
+		inputsEnded = true
 		if p.stages[StageFilter] && p.stages[StageRouter] && p.stages[StageOutput] {
 			p.log.Info("inputs finished; waiting for the pipeline to deliver everything")
 			p.waitDrained(ctx)
@@ -559,6 +595,13 @@ func (p *process) runStages(ctx context.Context) (*Plan, error) {
 	for _, r := range runs {
 		if r.err != nil && runErr == nil && r.name != StageIngest {
 			runErr = fmt.Errorf("stage %s: %w", r.name, r.err)
+		}
+	}
+	if inputsEnded && runErr == nil {
+		for _, e := range p.exiters {
+			if code := e.in.ExitCode(); code != 0 {
+				return next, &ExitCodeError{Input: e.name, Code: code}
+			}
 		}
 	}
 	return next, runErr
@@ -748,10 +791,14 @@ func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 		return nil, err
 	}
 	p.plan.Positions = store
+	p.exiters = nil
 	for _, i := range p.plan.Inputs {
 		in, err := p.plan.NewInput(ctx, i, p.log)
 		if err != nil {
 			return nil, err
+		}
+		if ec, ok := in.(interface{ ExitCode() int }); ok {
+			p.exiters = append(p.exiters, exiter{name: i.Display(), in: ec})
 		}
 		inputs = append(inputs, ingest.Input{Name: i.Display(), Tag: i.Tag, Input: in, Metrics: p.metrics.Input(i.Display()),
 			MemBufLimit: i.Props.Size("mem_buf_limit")})
@@ -764,16 +811,20 @@ func (p *process) ingestStage(ctx context.Context) (*ingest.Service, error) {
 	}), nil
 }
 
-func (p *process) filterStage(ctx context.Context) (*filter.Service, error) {
+func (p *process) filterStage(ctx context.Context, fwd filter.Forwarder) (*filter.Service, error) {
 	var fs []filter.Filter
 	for _, i := range p.plan.Filters {
 		f, err := p.plan.NewFilter(ctx, i, p.log)
 		if err != nil {
+			// The stage never runs, so it cannot close those built so far.
+			for _, b := range fs {
+				_ = plugin.Close(context.WithoutCancel(ctx), b.Filter)
+			}
 			return nil, err
 		}
 		fs = append(fs, filter.Filter{Name: i.Display(), Matcher: i.Matcher, Filter: f, Metrics: p.metrics.Filter(i.Display())})
 	}
-	return filter.New(p.js, filter.Config{Filters: fs, Workers: p.svc.FilterWorkers, Ordered: p.svc.Ordered,
+	return filter.New(p.js, filter.Config{Filters: fs, Workers: p.svc.FilterWorkers, Ordered: p.svc.Ordered, AckWait: p.svc.AckWait, Forward: fwd,
 		Logger: p.log.With("stage", StageFilter), Metrics: p.metrics.Stage(StageFilter)}), nil
 }
 
@@ -782,7 +833,7 @@ func (p *process) routerStage() *router.Service {
 	for _, o := range p.plan.Outputs {
 		routes = append(routes, router.Route{Name: o.Display(), ID: o.ID, Matcher: o.Matcher, Vivo: o.Spec.ServedBy == StageVivo})
 	}
-	return router.New(p.js, router.Config{Routes: routes, Workers: p.svc.RouterWorkers, Ordered: p.svc.Ordered,
+	return router.New(p.js, router.Config{Routes: routes, Workers: p.svc.RouterWorkers, Ordered: p.svc.Ordered, AckWait: p.svc.AckWait,
 		Logger: p.log.With("stage", StageRouter), Metrics: p.metrics.Stage(StageRouter)})
 }
 
@@ -805,6 +856,6 @@ func (p *process) outputStage(ctx context.Context) (*output.Service, error) {
 		outs = append(outs, output.Output{Name: i.Display(), ID: i.ID, Output: o, Workers: i.Props.Int("workers"),
 			RetryLimit: limit, Metrics: p.metrics.Output(i.Display())})
 	}
-	return output.New(p.js, output.Config{Outputs: outs, SchedulerBase: p.svc.SchedulerBase, SchedulerCap: p.svc.SchedulerCap, Ordered: p.svc.Ordered,
+	return output.New(p.js, output.Config{Outputs: outs, SchedulerBase: p.svc.SchedulerBase, SchedulerCap: p.svc.SchedulerCap, Ordered: p.svc.Ordered, AckWait: p.svc.AckWait,
 		Logger: p.log.With("stage", StageOutput), Metrics: p.metrics.Stage(StageOutput)}), nil
 }

@@ -176,3 +176,28 @@ func TestMaxFileStoreTooSmallIsRefusedWithItsLine(t *testing.T) {
 		t.Fatalf("err = %v, want test.conf:2 ... at least 4M", err)
 	}
 }
+
+// nats.ack_wait reaches the stages' consumers; below a second is refused
+// because progress is sent every third of it.
+func TestAckWait(t *testing.T) {
+	for _, tc := range []struct {
+		service string
+		want    time.Duration
+	}{
+		{"", 10 * time.Second},
+		{"    nats.ack_wait 2\n", 2 * time.Second},
+		{"    nats.ack_wait 1.5\n", 1500 * time.Millisecond},
+	} {
+		plan, err := Validate(parse(t, "[SERVICE]\n"+tc.service+"[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n"), all.Registry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Service.AckWait != tc.want {
+			t.Errorf("%q: AckWait %s, want %s", tc.service, plan.Service.AckWait, tc.want)
+		}
+	}
+	_, err := Validate(parse(t, "[SERVICE]\n    nats.ack_wait 0.5\n[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n"), all.Registry())
+	if err == nil || !strings.Contains(err.Error(), "test.conf:2") || !strings.Contains(err.Error(), "at least 1 second") {
+		t.Fatalf("err = %v, want test.conf:2 ... at least 1 second", err)
+	}
+}

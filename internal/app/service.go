@@ -24,6 +24,7 @@ type Service struct {
 	HTTPListen  string
 	HTTPPort    string
 	HealthCheck bool
+	Pprof       bool // http.pprof: /debug/pprof/ on the HTTP server
 	Health      telemetry.HealthOptions
 	HotReload   bool
 
@@ -47,7 +48,11 @@ type Service struct {
 	PluginsFile   string
 	FilterWorkers int
 	RouterWorkers int
-	Ordered       bool // ordering per_tag
+	Ordered       bool          // ordering per_tag
+	AckWait       time.Duration // nats.ack_wait
+	// Fuse: filter and router in one process hand chunks over in memory,
+	// without the FLOE_FILTERED hop.
+	Fuse bool
 }
 
 // serviceKeys lists every [SERVICE] key Floe accepts: Fluent Bit's (some
@@ -66,6 +71,7 @@ var serviceKeys = []plugin.Key{
 	{Name: "http_listen", Default: "0.0.0.0"},
 	{Name: "http_port", Type: plugin.Int, Default: "2020"},
 	{Name: "health_check", Type: plugin.Bool, Default: "off"},
+	{Name: "http.pprof", Type: plugin.Bool, Default: "off", Desc: "Floe: serve Go's pprof profiles under /debug/pprof/ on the HTTP server"},
 	{Name: "hc_errors_count", Type: plugin.Int, Default: "5"},
 	{Name: "hc_retry_failure_count", Type: plugin.Int, Default: "5"},
 	{Name: "hc_period", Type: plugin.Int, Default: "60"},
@@ -108,9 +114,11 @@ var serviceKeys = []plugin.Key{
 	{Name: "nats.cluster.name", Default: "floe"},
 	{Name: "nats.cluster.listen"},
 	{Name: "nats.cluster.routes", Multi: true, Desc: "comma separated nats-route://host:port; may repeat"},
+	{Name: "nats.ack_wait", Type: plugin.Seconds, Default: "10", Desc: "Floe: how long a stage may hold a chunk without acknowledging it before JetStream hands it to another replica (long work sends progress, so only a stalled or killed stage waits this long)"},
 	{Name: "ordering", Default: "none", Enum: []string{"none", "per_tag"}, Desc: "per_tag: chunks of a tag reach the outputs in the order they were ingested"},
 	{Name: "filter.workers", Type: plugin.Int, Default: "2"},
 	{Name: "router.workers", Type: plugin.Int, Default: "2"},
+	{Name: "fuse", Type: plugin.Bool, Default: "on", Desc: "Floe: when filter and router run in one process, filtered chunks go straight to the output streams, skipping FLOE_FILTERED; off sends them through it (debugging)"},
 }
 
 func serviceKey(name string) (plugin.Key, bool) {
@@ -134,6 +142,13 @@ func validateService(s *config.Section) config.ErrorList {
 		if err := plugin.CheckValue(k, p.Value); err != nil {
 			errs = append(errs, &config.Error{File: p.File, Line: p.Line, Key: p.Key, Msg: err.Error()})
 			continue
+		}
+		if k.Name == "nats.ack_wait" {
+			// keepAlive sends progress every third of it; under a second a busy
+			// stage could miss a beat and see its chunk handed to another replica.
+			if v, err := config.ParseSeconds(p.Value); err == nil && v < 1 {
+				errs = append(errs, &config.Error{File: p.File, Line: p.Line, Key: p.Key, Msg: "at least 1 second"})
+			}
 		}
 		if k.Name == "storage.max_file_store" {
 			if n, err := config.ParseSize(p.Value); err == nil && n < minFileStore {
@@ -183,6 +198,7 @@ func ParseService(s *config.Section) (*Service, error) {
 		HTTPListen:  svcString(s, "http_listen"),
 		HTTPPort:    svcString(s, "http_port"),
 		HealthCheck: svcBool(s, "health_check"),
+		Pprof:       svcBool(s, "http.pprof"),
 		Health: telemetry.HealthOptions{
 			ErrorsCount:       svcInt(s, "hc_errors_count"),
 			RetryFailureCount: svcInt(s, "hc_retry_failure_count"),
@@ -207,7 +223,9 @@ func ParseService(s *config.Section) (*Service, error) {
 		PluginsFile:   svcString(s, "plugins_file"),
 		FilterWorkers: svcInt(s, "filter.workers"),
 		Ordered:       strings.EqualFold(svcString(s, "ordering"), "per_tag"),
+		AckWait:       svcSeconds(s, "nats.ack_wait"),
 		RouterWorkers: svcInt(s, "router.workers"),
+		Fuse:          svcBool(s, "fuse"),
 		NATS: jsx.ConnectOptions{
 			URL:      svcString(s, "nats.url"),
 			Creds:    svcString(s, "nats.creds"),

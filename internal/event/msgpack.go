@@ -576,6 +576,9 @@ func AppendFloat32(b []byte, v float32) []byte {
 // AppendString appends a MessagePack str.
 func AppendString(b []byte, s string) []byte { return appendStr(b, s) }
 
+// AppendStringBytes appends s as a MessagePack str without making a string of it.
+func AppendStringBytes(b, s []byte) []byte { return appendStr(b, s) }
+
 func appendStr[S string | []byte](b []byte, s S) []byte {
 	n := len(s)
 	switch {

@@ -376,3 +376,13 @@ func TestMapKeyTextIsLinear(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// AppendStringBytes encodes as AppendString does, at every header size.
+func TestAppendStringBytes(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536} {
+		s := strings.Repeat("x", n)
+		if got, want := AppendStringBytes(nil, []byte(s)), AppendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("len %d: header %x, want %x", n, got[:min(5, len(got))], want[:min(5, len(want))])
+		}
+	}
+}

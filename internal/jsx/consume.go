@@ -149,8 +149,15 @@ func Consume(ctx, work context.Context, js jetstream.JetStream, o ConsumeOptions
 	return nil
 }
 
+// pullExpiry bounds each pull request, and so the heartbeats the server
+// sends for it (half of it): a pull that went quiet (its consumer's leader
+// moved, a cluster still settling) is noticed after two missed heartbeats
+// and reissued. nats.go's default, 30 s, left an output idle for 30 s after
+// a fresh cluster's first election; 5 s costs one idle request per 5 s.
+const pullExpiry = 5 * time.Second
+
 func consumeOnce(ctx, work context.Context, js jetstream.JetStream, cons jetstream.Consumer, o ConsumeOptions, h Handler) error {
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(o.MaxAckPending)}
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(o.MaxAckPending), jetstream.PullExpiry(pullExpiry)}
 	if o.Ordered {
 		opts = append(opts, jetstream.PullPriorityGroup(priorityGroup))
 	}

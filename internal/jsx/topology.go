@@ -171,8 +171,18 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, t Topology) err
 	return nil
 }
 
+// errCodeClusterNoPeers is nats-server's "no suitable peers for placement"
+// (JSClusterNoPeersErrF). A cluster whose servers are still finding each
+// other answers it for a replicated stream, so it is retried for a while;
+// if it lasts, the stream asks for more replicas than the cluster has.
+const errCodeClusterNoPeers jetstream.ErrorCode = 10005
+
+// noPeersPatience is how long "no suitable peers" is retried.
+var noPeersPatience = 30 * time.Second
+
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	delay := 100 * time.Millisecond
+	var noPeersSince time.Time
 	for {
 		// Short attempts: while a cluster elects its leader, requests time out
 		// rather than fail, and waiting 10s per attempt delays every start.
@@ -182,7 +192,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || isConfigError(err) {
+		if isNoPeers(err) {
+			if noPeersSince.IsZero() {
+				noPeersSince = time.Now()
+			} else if time.Since(noPeersSince) > noPeersPatience {
+				return fmt.Errorf("declare stream %s with %d replicas: %w (for %v: does the cluster have that many JetStream servers?)",
+					cfg.Name, cfg.Replicas, err, noPeersPatience)
+			}
+		} else if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || isConfigError(err) {
 			return fmt.Errorf("declare stream %s: %w", cfg.Name, err)
 		}
 		select {
@@ -194,6 +211,11 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 			delay *= 2
 		}
 	}
+}
+
+func isNoPeers(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeClusterNoPeers
 }
 
 func isConfigError(err error) bool {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,11 @@ type ServerOptions struct {
 	// this Server's Shutdown (Shutdown waits for in-flight requests); a reload
 	// that replaces the server should do so asynchronously.
 	Reload func() error
+	// Pprof serves Go's net/http/pprof under /debug/pprof/ ([SERVICE]
+	// http.pprof on): CPU and heap profiles of a running stage, for
+	// finding where its time goes. Off by default: a profile costs CPU and
+	// shows internals, so the operator asks for it.
+	Pprof  bool
 	Logger *slog.Logger
 }
 
@@ -113,6 +119,13 @@ func NewServer(r *Registry, o ServerOptions) *Server {
 	}
 	mux.HandleFunc("/api/v1/ready", s.handleReady)
 	mux.HandleFunc("/api/v2/reload", s.handleReload)
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.handler = mux
 	return s
 }

@@ -285,3 +285,24 @@ func TestUptimeHR(t *testing.T) {
 		}
 	}
 }
+
+// http.pprof on serves Go's profiles; off, the paths do not exist.
+func TestServerPprof(t *testing.T) {
+	_, off := startServer(t, NewRegistry("0.1.0"), ServerOptions{})
+	if got := do(t, "GET", off+"/debug/pprof/"); got.code != http.StatusNotFound {
+		t.Errorf("pprof off: GET /debug/pprof/ = %d, want 404", got.code)
+	}
+	_, on := startServer(t, NewRegistry("0.1.0"), ServerOptions{Pprof: true})
+	got := do(t, "GET", on+"/debug/pprof/")
+	if got.code != http.StatusOK || !strings.Contains(got.body, "goroutine") {
+		t.Errorf("pprof on: GET /debug/pprof/ = %d %.200q, want 200 listing profiles", got.code, got.body)
+	}
+	got = do(t, "GET", on+"/debug/pprof/heap?debug=1")
+	if got.code != http.StatusOK || !strings.Contains(got.body, "heap profile") {
+		t.Errorf("pprof on: GET /debug/pprof/heap = %d %.200q, want a heap profile", got.code, got.body)
+	}
+	// The monitoring endpoints stay as they were.
+	if got := do(t, "GET", on+"/api/v1/uptime"); got.code != http.StatusOK {
+		t.Errorf("pprof on: /api/v1/uptime = %d", got.code)
+	}
+}

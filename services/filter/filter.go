@@ -51,6 +51,25 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *telemetry.StageMetrics
 	Ordered bool // [SERVICE] ordering per_tag
+	// AckWait is how long a held chunk stays unacknowledged before JetStream
+	// redelivers it ([SERVICE] nats.ack_wait); 0 = jsx default.
+	AckWait time.Duration
+	// Forward, when set, takes the filtered chunks straight to the output
+	// streams instead of through FLOE_FILTERED: the router of the same
+	// process ([SERVICE] fuse, on by default when filter and router share a
+	// process). A FLOE_IN message is still acknowledged only once every copy
+	// is stored, and the copies' ids derive from the message's as they would
+	// through the router, so a redelivery republishes the same ids.
+	Forward Forwarder
+}
+
+// Forwarder routes filtered chunks in the process (a router.Service).
+type Forwarder interface {
+	// Fanout is the copies of c to publish, each with an id derived from
+	// c's; none when no output takes c.
+	Fanout(c *chunk.Chunk) []jsx.Pending
+	// Count records c as routed once its published copies are stored.
+	Count(c *chunk.Chunk, published int)
 }
 
 // Service is the filter stage.
@@ -109,6 +128,9 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 }
 
 // Run consumes until ctx ends; work bounds chunks already being processed.
+// When Run returns after its in-flight chunks finished, it has closed every
+// filter that implements plugin.Closer: a Service runs once, and a reload
+// builds a new one with new filter instances.
 func (s *Service) Run(ctx, work context.Context) error {
 	defer func() {
 		for _, d := range s.drops {
@@ -124,6 +146,11 @@ func (s *Service) Run(ctx, work context.Context) error {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(work), 10*time.Second)
 		defer cancel()
 		s.flushPending(fctx, time.Now(), true)
+		// Nothing is in flight any more (Consume waits for its handlers and
+		// the last flush has run): release what the filters hold (Lua
+		// states, WASM instance pools, tickers). A reload builds new
+		// instances, so each is closed once, here.
+		s.closeFilters(fctx)
 	}()
 	return jsx.Consume(ctx, work, s.js, jsx.ConsumeOptions{
 		Stream:     jsx.StreamIn,
@@ -133,6 +160,7 @@ func (s *Service) Run(ctx, work context.Context) error {
 		Stage:      "filter",
 		Logger:     s.cfg.Logger,
 		Ordered:    s.cfg.Ordered,
+		AckWait:    s.cfg.AckWait,
 		OnDeadLetter: func(m jetstream.Msg, reason error) {
 			s.cfg.Metrics.DeadLetters.Add(1)
 			// Logged by the dead-letter hop, one line per chunk; counted here.
@@ -167,6 +195,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		return err
 	}
 	items := make([]jsx.Pending, 0, len(out)+len(again))
+	var fanned []int // with Forward: how many copies each chunk of out became
 	for i, oc := range out {
 		// Derived from the input's id, so a redelivered chunk republishes
 		// with the same ids and the server drops the copies.
@@ -174,17 +203,58 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		if oc.Source == "" {
 			oc.Source = c.Source
 		}
-		items = append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc})
+		items, fanned = s.next(items, fanned, oc)
 	}
 	for i, oc := range again {
 		oc.ID = c.ID + ".e" + strconv.Itoa(i)
 		items = append(items, jsx.Pending{Subject: jsx.InSubject(oc.Tag), Chunk: oc})
 	}
-	if err := s.pub.PublishAll(ctx, items); err != nil {
+	if err := s.publish(ctx, items); err != nil {
 		return fmt.Errorf("publish filtered chunk of %s: %w", c.Tag, err)
 	}
+	s.forwarded(out, fanned)
 	s.cfg.Metrics.ChunksOut.Add(uint64(len(out)))
 	return nil
+}
+
+// closeFilters closes every filter that holds resources. A filter that
+// fails to close is logged, not fatal: its records were all passed on, and
+// a failing Close must not stop a reload.
+func (s *Service) closeFilters(ctx context.Context) {
+	for _, f := range s.cfg.Filters {
+		if err := plugin.Close(ctx, f.Filter); err != nil {
+			s.cfg.Logger.Warn("closing filter failed", "filter", f.Name, "error", err)
+		}
+	}
+}
+
+// next appends what a filtered chunk becomes: one message on FLOE_FILTERED,
+// or with Forward its copies for the output streams.
+func (s *Service) next(items []jsx.Pending, fanned []int, oc *chunk.Chunk) ([]jsx.Pending, []int) {
+	if s.cfg.Forward == nil {
+		return append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc}), fanned
+	}
+	copies := s.cfg.Forward.Fanout(oc)
+	return append(items, copies...), append(fanned, len(copies))
+}
+
+// publish stores items; none is nothing to wait for (every chunk filtered
+// out, or, fused, unmatched).
+func (s *Service) publish(ctx context.Context, items []jsx.Pending) error {
+	if len(items) == 0 {
+		return nil
+	}
+	return s.pub.PublishAll(ctx, items)
+}
+
+// forwarded tells Forward the chunks of out are routed, their copies stored.
+func (s *Service) forwarded(out []*chunk.Chunk, fanned []int) {
+	if s.cfg.Forward == nil {
+		return
+	}
+	for i, oc := range out {
+		s.cfg.Forward.Count(oc, fanned[i])
+	}
 }
 
 // flushers lists the filters that hold records across chunks.
@@ -234,7 +304,9 @@ func (s *Service) flushPending(ctx context.Context, now time.Time, all bool) {
 		}
 		n := 0
 		for _, c := range held {
-			n += c.Records
+			if c.Signal() == chunk.Logs {
+				n += c.Records // held records, not metrics derived from them
+			}
 		}
 		if f.Metrics != nil {
 			// Fluent Bit counts these as its emitter's records; they were
@@ -244,16 +316,19 @@ func (s *Service) flushPending(ctx context.Context, now time.Time, all bool) {
 		out, again, err := s.applyFrom(ctx, held, i+1)
 		if err == nil {
 			var items []jsx.Pending
+			var fanned []int
 			id := func() string { return "flush:" + s.token + ":" + strconv.FormatUint(s.flushSeq.Add(1), 10) }
 			for _, oc := range out {
 				oc.ID = id()
-				items = append(items, jsx.Pending{Subject: jsx.FilteredSubject(oc.Tag), Chunk: oc})
+				items, fanned = s.next(items, fanned, oc)
 			}
 			for _, oc := range again {
 				oc.ID = id()
 				items = append(items, jsx.Pending{Subject: jsx.InSubject(oc.Tag), Chunk: oc})
 			}
-			err = s.pub.PublishAll(ctx, items)
+			if err = s.publish(ctx, items); err == nil {
+				s.forwarded(out, fanned)
+			}
 		}
 		if err != nil {
 			s.cfg.Logger.Error("records held by a filter are lost", "filter", f.Name, "records", n, "error", err)
@@ -325,7 +400,11 @@ func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) 
 					kept = append(kept, oc)
 					continue
 				}
-				emitted += oc.Records
+				if oc.Signal() == chunk.Logs {
+					// Metrics a filter derives from records (log_to_metrics)
+					// are not those records leaving under a new tag.
+					emitted += oc.Records
+				}
 				oc.Source = emitterName(f)
 				oc.Emits = in.Emits + 1
 				if oc.Emits > MaxEmits {

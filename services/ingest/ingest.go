@@ -67,6 +67,11 @@ type Service struct {
 	pauseReason string
 	pauseWarned bool                 // this pause was logged at warn level
 	pauseLogged map[string]time.Time // last warn per reason
+	inPause     []*inputPause        // per input, as cfg.Inputs
+
+	// bufs holds chunk-sized buffers for busy tags, reused once their chunk
+	// is stored: growing each chunk by doubling copied it about twice over.
+	bufs sync.Pool
 
 	mu    sync.Mutex
 	open  map[string]*openChunk
@@ -81,11 +86,13 @@ type openChunk struct {
 	data     []byte
 	records  int
 	receipts []*Receipt
+	pooled   bool // data is a buffer of bufs
 }
 
 type sealed struct {
 	c        *chunk.Chunk
 	receipts []*Receipt
+	pooled   bool // c.Data goes back to bufs once stored
 }
 
 // New builds the stage.
@@ -110,16 +117,22 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
+	inPause := make([]*inputPause, len(cfg.Inputs))
+	for i, in := range cfg.Inputs {
+		inPause[i] = &inputPause{name: in.Name, stats: cfg.Metrics, log: cfg.Logger}
+		inPause[i].p, _ = in.Input.(plugin.Pauser)
+	}
 	return &Service{
-		cfg:   cfg,
-		js:    js,
-		pub:   jsx.NewPublisher(js),
-		log:   cfg.Logger,
-		runID: hex.EncodeToString(id[:]),
-		open:  map[string]*openChunk{},
-		out:   make(chan *sealed, 8),
-		done:  make(chan struct{}),
-		stats: cfg.Metrics,
+		inPause: inPause,
+		cfg:     cfg,
+		js:      js,
+		pub:     jsx.NewPublisher(js),
+		log:     cfg.Logger,
+		runID:   hex.EncodeToString(id[:]),
+		open:    map[string]*openChunk{},
+		out:     make(chan *sealed, 8),
+		done:    make(chan struct{}),
+		stats:   cfg.Metrics,
 	}
 }
 
@@ -148,7 +161,7 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &writer{s: s, in: in, gate: &memGate{limit: in.MemBufLimit}}
+			w := &writer{s: s, in: in, gate: &memGate{limit: in.MemBufLimit, pause: s.inPause[i]}}
 			if err := in.Input.Run(ctx, w); err != nil && ctx.Err() == nil {
 				errs[i] = fmt.Errorf("input %s: %w", in.Name, err)
 				s.log.Error("input stopped", "input", in.Name, "error", err)
@@ -197,14 +210,64 @@ func (s *Service) sealAll() {
 	}
 }
 
+// sealSource closes the open chunks of one input. The caller must not hold s.mu.
+func (s *Service) sealSource(source string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, oc := range s.open {
+		if oc.source != source {
+			continue
+		}
+		if oc.records > 0 {
+			s.sealLocked(oc)
+		}
+		delete(s.open, k)
+	}
+}
+
 // sealLocked hands an open chunk to the sender. It blocks while the sender is
 // behind, which is how backpressure reaches the inputs.
 func (s *Service) sealLocked(oc *openChunk) {
 	id := s.runID + "-" + strconv.FormatUint(s.seq.Add(1), 10)
 	c := &chunk.Chunk{ID: id, Tag: oc.tag, Type: chunk.Logs, Records: oc.records, Data: oc.data, Source: oc.source}
 	s.stats.Pending.Add(1)
-	s.out <- &sealed{c: c, receipts: oc.receipts}
-	oc.data, oc.records, oc.receipts = nil, 0, nil
+	s.out <- &sealed{c: c, receipts: oc.receipts, pooled: oc.pooled}
+	oc.data, oc.records, oc.receipts, oc.pooled = nil, 0, nil, false
+}
+
+// grow makes room for n more bytes in oc. A chunk past an eighth of the
+// chunk size belongs to a busy tag: it moves into a whole chunk's buffer at
+// once (from bufs) rather than doubling toward it; small chunks of quiet tags
+// stay small, so many open tags do not each hold a chunk-sized buffer.
+func (s *Service) grow(oc *openChunk, n int) {
+	need := len(oc.data) + n
+	if need <= cap(oc.data) {
+		return
+	}
+	if need <= s.cfg.ChunkSize/8 || need > s.cfg.ChunkSize {
+		nb := make([]byte, len(oc.data), max(need, 4096, 2*cap(oc.data)))
+		copy(nb, oc.data)
+		oc.data = nb
+		return
+	}
+	var nb []byte
+	if b, ok := s.bufs.Get().(*[]byte); ok && cap(*b) >= s.cfg.ChunkSize {
+		nb = (*b)[:0]
+	} else {
+		nb = make([]byte, 0, s.cfg.ChunkSize)
+	}
+	oc.data = append(nb, oc.data...)
+	oc.pooled = true
+}
+
+// recycle gives a stored chunk's buffer back for the next busy chunk.
+func (s *Service) recycle(sc *sealed) {
+	if !sc.pooled {
+		return
+	}
+	b := sc.c.Data[:0]
+	sc.c.Data = nil
+	s.bufs.Put(&b)
 }
 
 type pendingPub struct {
@@ -273,6 +336,9 @@ func (s *Service) confirm(ctx context.Context, inflight <-chan *pendingPub) {
 		for _, r := range p.sc.receipts {
 			r.release(err)
 		}
+		// Stored (or given up on): nothing reads the chunk's bytes any more;
+		// the client copied them when it sent them.
+		s.recycle(p.sc)
 		s.stats.Pending.Add(-1)
 	}
 }
@@ -338,12 +404,9 @@ func (s *Service) pause(reason string) {
 	s.pauseReason = reason
 	s.pauseWarned = false
 	s.logPause("inputs paused", reason)
-	s.stats.Paused.Set(int64(len(s.cfg.Inputs)))
 	s.stats.StorageFull.Set(b2i(reason == ReasonStorageFull))
-	for _, in := range s.cfg.Inputs {
-		if p, ok := in.Input.(plugin.Pauser); ok {
-			p.Pause()
-		}
+	for _, ip := range s.inPause {
+		ip.setPipeline(true)
 	}
 }
 
@@ -389,12 +452,61 @@ func (s *Service) resume() {
 		s.log.Debug("inputs resumed", "paused_for", s.pauseReason)
 	}
 	s.pauseReason = ""
-	s.stats.Paused.Set(0)
 	s.stats.StorageFull.Set(0)
-	for _, in := range s.cfg.Inputs {
-		if p, ok := in.Input.(plugin.Pauser); ok {
-			p.Resume()
+	for _, ip := range s.inPause {
+		ip.setPipeline(false)
+	}
+}
+
+// inputPause is one input's paused state: paused while the whole pipeline
+// is (FLOE_IN or the store full) or while its own mem_buf_limit is reached.
+// An input that refuses its clients instead of blocking in Write
+// (plugin.Pauser: http and OTLP answer 503 at once, datagram inputs drop
+// and count) is told once per change, so the two causes overlapping do not
+// resume it while one still holds. paused_inputs counts inputs paused for
+// either cause, Pausers or not (the others block in Write).
+type inputPause struct {
+	name  string
+	p     plugin.Pauser // nil: the input only blocks in Write
+	stats *telemetry.StageMetrics
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	pipeline bool // FLOE_IN or storage full
+	mem      bool // mem_buf_limit reached
+}
+
+func (ip *inputPause) setPipeline(on bool) { ip.set(func() { ip.pipeline = on }) }
+func (ip *inputPause) setMem(on bool)      { ip.set(func() { ip.mem = on }) }
+
+func (ip *inputPause) set(change func()) {
+	if ip == nil {
+		return
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	was := ip.pipeline || ip.mem
+	change()
+	now := ip.pipeline || ip.mem
+	if was == now {
+		return
+	}
+	if now {
+		ip.stats.Paused.Add(1)
+		if ip.mem && !ip.pipeline {
+			// Fluent Bit: "paused (mem buf overlimit)". Under steady load
+			// this flips many times a second, hence debug level; the
+			// paused_inputs gauge shows it.
+			ip.log.Debug("input paused: mem_buf_limit reached", "input", ip.name)
 		}
+		if ip.p != nil {
+			ip.p.Pause()
+		}
+		return
+	}
+	ip.stats.Paused.Add(-1)
+	if ip.p != nil {
+		ip.p.Resume()
 	}
 }
 
@@ -466,6 +578,11 @@ func (w *writer) WriteSignal(ctx context.Context, signal, t string, data []byte,
 	if w.s.cfg.MaxPayload > 0 && len(data) > w.s.cfg.MaxPayload-4096 {
 		return nil, fmt.Errorf("%s payload of %d bytes exceeds the message limit", signal, len(data))
 	}
+	// mem_buf_limit counts every byte the input has in flight, whatever
+	// the signal.
+	if err := w.gate.acquire(ctx, len(data)); err != nil {
+		return nil, err
+	}
 	r := newReceipt()
 	r.hold()
 	w.s.mu.Lock()
@@ -474,15 +591,20 @@ func (w *writer) WriteSignal(ctx context.Context, signal, t string, data []byte,
 	w.s.stats.Pending.Add(1)
 	w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
 	w.s.mu.Unlock()
+	n := len(data)
+	r.onDone(func() { w.gate.release(n) })
 	r.release(nil)
 	return r, nil
 }
 
 // memGate is an input's mem_buf_limit: Write blocks while the bytes written
 // but not yet stored reach the limit (one write may exceed it, as in Fluent
-// Bit). A zero limit never blocks.
+// Bit). A zero limit never blocks. The gate closing pauses its input (the
+// input's Pauser, if any, is told at once, so it refuses clients instead of
+// holding them in Write) and opening resumes it.
 type memGate struct {
 	limit int64
+	pause *inputPause // nil in tests of the gate alone
 	mu    sync.Mutex
 	used  int64
 	wake  chan struct{}
@@ -496,6 +618,11 @@ func (g *memGate) acquire(ctx context.Context, n int) error {
 		g.mu.Lock()
 		if g.used < g.limit {
 			g.used += int64(n)
+			if g.used >= g.limit {
+				// Told under g.mu, so a release racing this cannot
+				// resume before the pause lands.
+				g.pause.setMem(true)
+			}
 			g.mu.Unlock()
 			return nil
 		}
@@ -518,9 +645,12 @@ func (g *memGate) release(n int) {
 	}
 	g.mu.Lock()
 	g.used -= int64(n)
-	if g.wake != nil && g.used < g.limit {
-		close(g.wake)
-		g.wake = nil
+	if g.used < g.limit {
+		g.pause.setMem(false)
+		if g.wake != nil {
+			close(g.wake)
+			g.wake = nil
+		}
 	}
 	g.mu.Unlock()
 }
@@ -545,9 +675,7 @@ func (s *Service) append(ctx context.Context, source, t string, data []byte, rec
 		if len(oc.data)+len(part) > s.cfg.ChunkSize && oc.records > 0 {
 			s.sealLocked(oc)
 		}
-		if oc.data == nil {
-			oc.data = make([]byte, 0, min(s.cfg.ChunkSize, max(len(part), 4096)))
-		}
+		s.grow(oc, len(part))
 		oc.data = append(oc.data, part...)
 		oc.records += n
 		if len(oc.receipts) == 0 || oc.receipts[len(oc.receipts)-1] != r {
@@ -651,8 +779,12 @@ func (r *Receipt) Err() error {
 
 var _ plugin.Writer = (*writer)(nil)
 
-// Flush closes every open chunk now (plugin.Flusher).
-func (w *writer) Flush() { w.s.sealAll() }
+// Flush closes this input's open chunks now (plugin.Flusher): an input
+// asks for it when a caller waits for its events to be stored (a forward
+// ack, an HTTP or OTLP answer). Other inputs' chunks stay open and keep
+// filling to their size or the flush interval, instead of being cut small
+// by every request of a busy network input.
+func (w *writer) Flush() { w.s.sealSource(w.in.Name) }
 
 var _ plugin.Flusher = (*writer)(nil)
 
@@ -723,6 +855,7 @@ func (w *writer) WriteChunk(ctx context.Context, id, t string, data []byte, reco
 		}
 		r.hold()
 		c := &chunk.Chunk{ID: cid, Tag: t, Type: chunk.Logs, Records: p.n, Data: p.data, Source: w.in.Name}
+		w.s.stats.Pending.Add(1) // the sender takes one off per chunk it is done with
 		w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
 	}
 	w.s.mu.Unlock()

@@ -147,3 +147,41 @@ func TestWriteSignalStoresPayloadAsItsOwnChunk(t *testing.T) {
 		t.Fatalf("stored %+v", c)
 	}
 }
+
+// chunked writes one batch through WriteChunk, as tail does with its own
+// chunk ids.
+type chunked struct{ data []byte }
+
+func (c *chunked) Run(ctx context.Context, w plugin.Writer) error {
+	n, err := event.Count(c.data)
+	if err != nil {
+		return err
+	}
+	r, err := w.(plugin.ChunkWriter).WriteChunk(ctx, "file-1-0", "t", c.data, n)
+	if err != nil {
+		return err
+	}
+	<-r.Done()
+	return r.Err()
+}
+
+// The pending gauge counts chunks on their way to FLOE_IN: one up per chunk
+// handed to the sender, one down when it is stored, whichever way the input
+// wrote them. Chunks written with their own ids (split in parts here) used to
+// be counted down only, leaving the gauge below zero.
+func TestPendingGaugeReturnsToZeroAfterWriteChunk(t *testing.T) {
+	srv := natstest.Run(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	_ = jsx.EnsureTopology(ctx, js, jsx.Topology{})
+	s := New(js, Config{Inputs: []Input{{Name: "tail.0", Tag: "t", Input: &chunked{data: batch(300, 100)}}}, ChunkSize: 8 << 10})
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.stats.Pending.Load(); got != 0 {
+		t.Fatalf("pending gauge %d after every chunk was stored, want 0", got)
+	}
+	if got := s.stats.ChunksOut.Load(); got < 4 {
+		t.Fatalf("%d chunks stored; 300 events of ~110 bytes at 8 KiB need at least 4", got)
+	}
+}

@@ -43,6 +43,9 @@ type Config struct {
 	Logger        *slog.Logger
 	Metrics       *telemetry.StageMetrics
 	Ordered       bool // [SERVICE] ordering per_tag
+	// AckWait is how long a held chunk stays unacknowledged before JetStream
+	// redelivers it ([SERVICE] nats.ack_wait); 0 = jsx default.
+	AckWait time.Duration
 }
 
 // Service is the output stage.
@@ -89,6 +92,7 @@ func (s *Service) Run(ctx, work context.Context) error {
 				Stage:      o.ID,
 				Logger:     s.cfg.Logger.With("output", o.Name),
 				Ordered:    s.cfg.Ordered,
+				AckWait:    s.cfg.AckWait,
 				OnDeadLetter: func(m jetstream.Msg, reason error) {
 					o.Metrics.DeadLetters.Add(1)
 					o.Metrics.DroppedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))

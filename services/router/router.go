@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -38,6 +39,9 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *telemetry.StageMetrics
 	Ordered bool // [SERVICE] ordering per_tag
+	// AckWait is how long a held chunk stays unacknowledged before JetStream
+	// redelivers it ([SERVICE] nats.ack_wait); 0 = jsx default.
+	AckWait time.Duration
 }
 
 // Service is the router stage.
@@ -77,6 +81,7 @@ func (s *Service) Run(ctx, work context.Context) error {
 		Stage:      "router",
 		Logger:     s.cfg.Logger,
 		Ordered:    s.cfg.Ordered,
+		AckWait:    s.cfg.AckWait,
 	}, s.handle)
 }
 
@@ -102,14 +107,25 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 			c.ID = "filtered:" + strconv.FormatUint(md.Sequence.Stream, 10)
 		}
 	}
-	s.cfg.Metrics.ChunksIn.Add(1)
-	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
+	items := s.Fanout(c)
+	if len(items) > 0 {
+		if err := s.pub.PublishAll(ctx, items); err != nil {
+			return fmt.Errorf("route chunk of %s: %w", c.Tag, err)
+		}
+	}
+	s.Count(c, len(items))
+	return nil
+}
+
+// Fanout is what routing c publishes: one copy per output that takes it,
+// each with an id derived from c's, so that routing the same chunk again
+// (a redelivery) republishes the same Nats-Msg-Ids and the server drops the
+// copies. None when no output takes it. It changes no state: a caller that
+// publishes the copies reports with Count once they are stored. A filter
+// stage in the same process uses it to skip FLOE_FILTERED (fused mode).
+func (s *Service) Fanout(c *chunk.Chunk) []jsx.Pending {
 	targets := s.Targets(c.Tag, c.Signal())
 	if len(targets) == 0 {
-		// Fluent Bit's behaviour: a chunk without routes is dropped.
-		s.cfg.Metrics.Unmatched.Add(1)
-		s.cfg.Metrics.UnmatchedRecords.Add(uint64(c.Records))
-		s.unmatched.Drop(telemetry.ChunkRecords(c), "tag", c.Tag, "type", c.Signal(), "chunk", c.ID)
 		return nil
 	}
 	items := make([]jsx.Pending, len(targets))
@@ -122,9 +138,20 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 		}
 		items[i] = jsx.Pending{Subject: subject, Chunk: &oc}
 	}
-	if err := s.pub.PublishAll(ctx, items); err != nil {
-		return fmt.Errorf("route chunk of %s: %w", c.Tag, err)
+	return items
+}
+
+// Count records c as routed once its published copies (Fanout's) are
+// stored. A chunk with none is dropped, as Fluent Bit drops a chunk without
+// routes: counted and logged as unmatched.
+func (s *Service) Count(c *chunk.Chunk, published int) {
+	s.cfg.Metrics.ChunksIn.Add(1)
+	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
+	if published == 0 {
+		s.cfg.Metrics.Unmatched.Add(1)
+		s.cfg.Metrics.UnmatchedRecords.Add(uint64(c.Records))
+		s.unmatched.Drop(telemetry.ChunkRecords(c), "tag", c.Tag, "type", c.Signal(), "chunk", c.ID)
+		return
 	}
-	s.cfg.Metrics.ChunksOut.Add(uint64(len(items)))
-	return nil
+	s.cfg.Metrics.ChunksOut.Add(uint64(published))
 }

@@ -59,7 +59,10 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test; run without -short")
 	}
-	const total, rate = 40000, 4000
+	// 15 s of feed: a fresh cluster's first consumer pull can go quiet for
+	// a few seconds (CI once saw the whole feed end before any event
+	// arrived, leaving the kill nothing to test).
+	const total, rate = 60000, 4000
 	dir := t.TempDir()
 	nodes, urls := startCluster(t, dir)
 	outDir := filepath.Join(dir, "out")

@@ -39,6 +39,7 @@ func TestComposeScaledFiltersDeliverEveryEventOnce(t *testing.T) {
 	out := worldWritableDir(t)
 	cfg := filepath.Join(dir, "floe.conf")
 	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    nats.ack_wait 3
     Flush         0.1
     Log_Level     info
     HTTP_Server   On

@@ -120,6 +120,7 @@ func TestESOutputKilledStoresEveryRecordOnce(t *testing.T) {
 	_, natsURL := startNATS(t, filepath.Join(dir, "nats"))
 	cfg := filepath.Join(dir, "floe.conf")
 	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    nats.ack_wait 3
     Flush     0.2
     nats.url  %s
 

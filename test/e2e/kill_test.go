@@ -30,6 +30,7 @@ func TestKillStagesMidStreamLosesNothing(t *testing.T) {
 	outDir := filepath.Join(dir, "out")
 	cfg := filepath.Join(dir, "floe.conf")
 	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    nats.ack_wait 3
     Flush     0.2
     nats.url  %s
 
@@ -215,6 +216,7 @@ func natsRestart(t *testing.T, crash bool) {
 	outDir := filepath.Join(dir, "out")
 	cfg := filepath.Join(dir, "floe.conf")
 	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    nats.ack_wait 3
     Flush     0.2
     nats.url  nats://%s
 

@@ -24,6 +24,7 @@ func TestPerTagOrderingSurvivesReplicaLoss(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	cfg := filepath.Join(dir, "floe.conf")
 	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+    nats.ack_wait 3
     Flush     0.05
     nats.url  %s
     ordering  per_tag
@@ -68,7 +69,7 @@ func TestPerTagOrderingSurvivesReplicaLoss(t *testing.T) {
 	// redelivered elsewhere, then kill it.
 	_ = filters[0].cmd.Process.Signal(syscall.SIGSTOP)
 	t.Logf("froze filter-a at %d events of app.a", countLines(fa))
-	time.Sleep(12 * time.Second)
+	time.Sleep(5 * time.Second) // beyond nats.ack_wait (3 s)
 	filters[0].kill()
 	eventually(t, 2*time.Minute, "every event of both tags", func() (bool, string) {
 		a, b := countLines(fa), countLines(fb)
