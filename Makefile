@@ -48,11 +48,19 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeChunk -fuzztime=$(FUZZTIME) ./internal/event/
 	$(GO) test -run='^$$' -fuzz=FuzzParseClassic -fuzztime=$(FUZZTIME) ./internal/config/
 
-# Micro benchmarks plus whole-pipeline figures as JSON in bench/results.json.
+# Whole-pipeline suite (test/bench, docs/performance.md): builds floe, runs every scenario as whole
+# processes (all-in-one and separate stages) and writes bench/results.json plus a table.
+# BENCH_SCALE multiplies the event counts (0.05: a quick run); FLUENT_BIT=/path/to/fluent-bit runs the
+# same scenarios through Fluent Bit for ratios; BENCH_SCENARIO=name runs only matching scenarios;
+# BENCH_MICRO=1 adds the Go micro benchmarks (event, tag, WASM deadline options).
+BENCH_SCALE ?= 1
+BENCH_MICRO ?= 0
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/event/ ./internal/tag/
+	@if [ "$(BENCH_MICRO)" = 1 ]; then \
+		$(GO) test -run='^$$' -bench=. -benchmem ./internal/event/ ./internal/tag/ && \
+		$(GO) test -run='^$$' -bench=BenchmarkDeadline ./internal/wasmhost/; fi
 	mkdir -p bench
-	$(GO) run ./test/bench -out bench/results.json
+	BENCH_SCALE=$(BENCH_SCALE) FLUENT_BIT=$(FLUENT_BIT) $(GO) run ./test/bench -out bench/results.json
 
 clean:
 	rm -rf bin bench/results.json
