@@ -59,6 +59,32 @@ type Parser interface {
 	Parse(data []byte) (event.Time, event.Map, error)
 }
 
+// RecordAppender is a Parser that can write the record it parses straight
+// into MessagePack, which inputs prefer: no Map is built per line.
+type RecordAppender interface {
+	AppendRecord(dst, data []byte) (event.Time, []byte, error)
+}
+
+// AppendRecord parses data with p and appends the record to dst as a
+// MessagePack map: through p's AppendRecord when it has one, else Parse. A
+// text that parses to no record (a nil Map) is an error, as inputs keep such
+// a line unparsed.
+func AppendRecord(p Parser, dst, data []byte) (event.Time, []byte, error) {
+	if ra, ok := p.(RecordAppender); ok {
+		return ra.AppendRecord(dst, data)
+	}
+	t, m, err := p.Parse(data)
+	if err != nil {
+		return event.Time{}, dst, err
+	}
+	if m == nil {
+		return event.Time{}, dst, errNoRecord
+	}
+	return t, m.AppendMsgpack(dst), nil
+}
+
+var errNoRecord = errors.New("parser gave no record")
+
 // Parsers looks parsers up by name.
 type Parsers interface {
 	Lookup(name string) (Parser, bool)

@@ -333,6 +333,8 @@ type state struct {
 	active  map[string]*file // by path
 	rotated []*file
 	tr      receipts.Tracker
+	scratch []byte // the record being parsed, reused line after line
+	val     []byte // an encoded path_key/offset_key value
 }
 
 func (st *state) files() []*file {
@@ -739,14 +741,19 @@ func (st *state) line(f *file, line []byte, start, end int64) {
 	}
 	var tm event.Time
 	if t.parser != nil {
-		pt, m, err := t.parser.Parse(line)
-		if err == nil && m != nil {
-			tm = pt
-			if tm == (event.Time{}) {
-				tm = event.FromTime(t.now())
+		pt, body, err := plugin.AppendRecord(t.parser, st.scratch[:0], line)
+		if err == nil {
+			st.scratch = body
+			if body, err = st.setExtras(body, f, start); err == nil {
+				st.scratch = body
+				tm = pt
+				if tm == (event.Time{}) {
+					tm = event.FromTime(t.now())
+				}
+				f.batch = event.AppendRaw(f.batch, tm, nil, body)
+				f.records++
+				return
 			}
-			st.addMap(f, tm, m, start)
-			return
 		}
 		// Fluent Bit keeps a line its parser does not take, unparsed.
 	}
@@ -781,6 +788,25 @@ func (st *state) appendExtras(body []byte, f *file, start int64) []byte {
 		body = event.AppendInt(body, start)
 	}
 	return body
+}
+
+// setExtras sets path_key and offset_key on an encoded record, replacing
+// fields of those names as addMap's Map.Set does.
+func (st *state) setExtras(body []byte, f *file, start int64) ([]byte, error) {
+	var err error
+	if st.t.pathKey != "" {
+		st.val = event.AppendString(st.val[:0], f.path)
+		if body, err = event.MapSet(body, 0, st.t.pathKey, st.val); err != nil {
+			return body, err
+		}
+	}
+	if st.t.offsetKey != "" {
+		st.val = event.AppendInt(st.val[:0], start)
+		if body, err = event.MapSet(body, 0, st.t.offsetKey, st.val); err != nil {
+			return body, err
+		}
+	}
+	return body, nil
 }
 
 func (st *state) addMap(f *file, tm event.Time, m event.Map, start int64) {

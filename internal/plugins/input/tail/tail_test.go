@@ -560,3 +560,52 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A parsed record gets path_key and offset_key as a Map.Set would: a field
+// of the same name is replaced where it stands, otherwise the key is added
+// at the end.
+func TestParsedRecordsGetPathAndOffsetKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	first := `{"file":"mine","msg":"a"}`
+	appendLines(t, path, first, `{"msg":"b","off":"x","time":"01/Mar/2024:10:00:00 +0000"}`)
+	p := plugintest.Props(Spec(), "path "+path, "read_from_head on", "parser json", "path_key file", "offset_key off")
+	reg, err := parser.Load(nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newTail(plugin.Settings{Name: "tail.0", Parsers: reg}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.poll = 20 * time.Millisecond
+	w := &chunkWriter{}
+	r := start(in, w)
+	defer r.stop(t)
+	waitFor(t, "two records", func() bool {
+		n := 0
+		for _, c := range w.snapshot() {
+			n += len(c.events)
+		}
+		return n == 2
+	})
+	var bodies []string
+	var secs []int64
+	for _, c := range w.snapshot() {
+		for _, ev := range c.events {
+			bodies = append(bodies, plugintest.Render(ev.Body))
+			secs = append(secs, ev.Time.Sec)
+		}
+	}
+	want := []string{
+		fmt.Sprintf(`{"file":%q,"msg":"a","off":0}`, path),
+		fmt.Sprintf(`{"msg":"b","off":%d,"file":%q}`, len(first)+1, path),
+	}
+	if fmt.Sprint(bodies) != fmt.Sprint(want) {
+		t.Fatalf("bodies\n got %v\nwant %v", bodies, want)
+	}
+	// The stock json parser's time (Time_Key time) became the event time.
+	if secs[1] != time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC).Unix() {
+		t.Fatalf("second record's time = %d", secs[1])
+	}
+}
