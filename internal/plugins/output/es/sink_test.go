@@ -56,7 +56,7 @@ func newBulkSink(t testing.TB) *bulkSink {
 }
 
 func (s *bulkSink) listen(t testing.TB, addr string) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := freeport.Listen(addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}

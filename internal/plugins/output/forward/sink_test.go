@@ -42,7 +42,7 @@ func newFwdSink(t testing.TB, sharedKey string) *fwdSink {
 }
 
 func (s *fwdSink) listen(addr string) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := freeport.Listen(addr)
 	if err != nil {
 		s.t.Fatalf("listen %s: %v", addr, err)
 	}

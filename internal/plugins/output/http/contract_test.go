@@ -30,7 +30,7 @@ func newJSONSink(t *testing.T) outputtest.Sink {
 }
 
 func (s *jsonSink) listen(t testing.TB, addr string) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := freeport.Listen(addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}

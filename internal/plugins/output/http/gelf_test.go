@@ -34,7 +34,7 @@ func newGELFSink(t *testing.T) outputtest.Sink {
 }
 
 func (s *jsonSink) listenWith(t testing.TB, addr string, h http.HandlerFunc) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := freeport.Listen(addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -222,7 +221,7 @@ func newLokiSink(t testing.TB) *lokiSink {
 }
 
 func (s *lokiSink) listen(t testing.TB, addr string) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := freeport.Listen(addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -51,7 +50,7 @@ func newFakeS3(t testing.TB, extra ...string) *fakeS3 {
 }
 
 func (s *fakeS3) listen(t testing.TB, addr string) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := freeport.Listen(addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}

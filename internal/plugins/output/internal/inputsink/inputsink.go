@@ -53,6 +53,23 @@ func New(t testing.TB, spec *plugin.Spec, lines []string, config func(host, port
 }
 
 func (s *Sink) start() {
+	// A port given up by Restart can be taken meanwhile as the local port of
+	// some client socket on the machine; it comes free when that connection
+	// ends, so a taken port is retried for a while (freeport.Listen's rule).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := s.try()
+		if err == nil {
+			return
+		}
+		if !freeport.InUse(err) || time.Now().After(deadline) {
+			s.t.Fatalf("%s input did not listen: %v", s.spec.Name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Sink) try() error {
 	lines := append([]string{"listen 127.0.0.1", "port " + s.port}, s.lines...)
 	// The stock parsers (syslog-rfc5424 ...), as a configuration without
 	// [PARSER] sections gets them.
@@ -74,12 +91,14 @@ func (s *Sink) start() {
 	addr, err := in.(addresser).Addr(actx)
 	if err != nil {
 		cancel()
-		s.t.Fatalf("%s input did not listen: %v", s.spec.Name, err)
+		<-done
+		return err
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	s.mu.Lock()
 	s.port, s.cancel, s.done, s.w = port, cancel, done, w
 	s.mu.Unlock()
+	return nil
 }
 
 func (s *Sink) stop() {
