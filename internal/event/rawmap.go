@@ -111,8 +111,8 @@ func MapSet(b []byte, off int, key string, val []byte) ([]byte, error) {
 		if bytes.Equal(b[p.Value:p.End], val) {
 			return b, nil
 		}
-		tail := append([]byte(nil), b[p.End:]...)
-		b = append(append(b[:p.Value], val...), tail...)
+		b = resize(b, p.Value, p.End-p.Value, len(val))
+		copy(b[p.Value:], val)
 		return b, nil
 	}
 	n, _, _ := mapHeader(b, off)
@@ -128,17 +128,21 @@ func setMapLen(b []byte, off, n int) []byte {
 	_, first, _ := mapHeader(b, off)
 	var buf [5]byte
 	h := AppendMapHeader(buf[:0], n)
-	old := first - off
-	switch {
-	case len(h) > old:
-		grow := len(h) - old
-		b = append(b, make([]byte, grow)...)
-		copy(b[first+grow:], b[first:len(b)-grow])
-	case len(h) < old:
-		shrink := old - len(h)
-		copy(b[first-shrink:], b[first:])
-		b = b[:len(b)-shrink]
-	}
+	b = resize(b, off, first-off, len(h))
 	copy(b[off:], h)
+	return b
+}
+
+// resize makes the have bytes at b[at:] want bytes long, moving what follows
+// them; the caller writes the new bytes.
+func resize(b []byte, at, have, want int) []byte {
+	switch d := want - have; {
+	case d > 0:
+		b = append(b, make([]byte, d)...)
+		copy(b[at+want:], b[at+have:len(b)-d])
+	case d < 0:
+		copy(b[at+want:], b[at+have:])
+		b = b[:len(b)+d]
+	}
 	return b
 }

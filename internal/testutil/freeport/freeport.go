@@ -52,12 +52,22 @@ func Addr(t testing.TB) string {
 // in use: a port given up by a listener that restarts can be taken meanwhile
 // as the local port of some client socket on the machine, which holds it
 // only as long as its connection lasts.
-func Listen(addr string) (net.Listener, error) {
+func Listen(addr string) (ln net.Listener, err error) {
+	err = WhileInUse(func() error {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
+}
+
+// WhileInUse calls listen until it succeeds, fails for another reason than
+// the address being in use, or 20 s have passed; it returns the last error.
+func WhileInUse(listen func() error) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			return ln, err
+		err := listen()
+		if err == nil || !InUse(err) || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -468,31 +468,9 @@ func TestParserAndUnparsedLines(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.log")
 	appendLines(t, path, `{"msg":"hi","time":"2024-03-01T10:00:00Z"}`, "not json")
-	p := plugintest.Props(Spec(), "path "+path, "read_from_head on", "parser json", "key message")
-	reg, err := parser.Load(nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := newTail(plugin.Settings{Name: "tail.0", Parsers: reg}, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.poll = 20 * time.Millisecond
-	w := &chunkWriter{}
-	r := start(in, w)
-	defer r.stop(t)
-	waitFor(t, "two records", func() bool {
-		n := 0
-		for _, c := range w.snapshot() {
-			n += len(c.events)
-		}
-		return n == 2
-	})
 	var bodies []string
-	for _, c := range w.snapshot() {
-		for _, ev := range c.events {
-			bodies = append(bodies, plugintest.Render(ev.Body))
-		}
+	for _, ev := range tailWithParsers(t, 2, "path "+path, "read_from_head on", "parser json", "key message") {
+		bodies = append(bodies, plugintest.Render(ev.Body))
 	}
 	if len(bodies) != 2 || !strings.Contains(bodies[0], `"msg":"hi"`) || bodies[1] != `{"message":"not json"}` {
 		t.Fatalf("bodies = %v", bodies)
@@ -569,33 +547,11 @@ func TestParsedRecordsGetPathAndOffsetKeys(t *testing.T) {
 	path := filepath.Join(dir, "a.log")
 	first := `{"file":"mine","msg":"a"}`
 	appendLines(t, path, first, `{"msg":"b","off":"x","time":"01/Mar/2024:10:00:00 +0000"}`)
-	p := plugintest.Props(Spec(), "path "+path, "read_from_head on", "parser json", "path_key file", "offset_key off")
-	reg, err := parser.Load(nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := newTail(plugin.Settings{Name: "tail.0", Parsers: reg}, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.poll = 20 * time.Millisecond
-	w := &chunkWriter{}
-	r := start(in, w)
-	defer r.stop(t)
-	waitFor(t, "two records", func() bool {
-		n := 0
-		for _, c := range w.snapshot() {
-			n += len(c.events)
-		}
-		return n == 2
-	})
 	var bodies []string
 	var secs []int64
-	for _, c := range w.snapshot() {
-		for _, ev := range c.events {
-			bodies = append(bodies, plugintest.Render(ev.Body))
-			secs = append(secs, ev.Time.Sec)
-		}
+	for _, ev := range tailWithParsers(t, 2, "path "+path, "read_from_head on", "parser json", "path_key file", "offset_key off") {
+		bodies = append(bodies, plugintest.Render(ev.Body))
+		secs = append(secs, ev.Time.Sec)
 	}
 	want := []string{
 		fmt.Sprintf(`{"file":%q,"msg":"a","off":0}`, path),
@@ -608,4 +564,34 @@ func TestParsedRecordsGetPathAndOffsetKeys(t *testing.T) {
 	if secs[1] != time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC).Unix() {
 		t.Fatalf("second record's time = %d", secs[1])
 	}
+}
+
+// tailWithParsers runs a tail input configured by lines, with the stock
+// parsers, until it has written n events, and returns them.
+func tailWithParsers(t *testing.T, n int, lines ...string) []event.Event {
+	t.Helper()
+	reg, err := parser.Load(nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newTail(plugin.Settings{Name: "tail.0", Parsers: reg}, plugintest.Props(Spec(), lines...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.poll = 20 * time.Millisecond
+	w := &chunkWriter{}
+	r := start(in, w)
+	defer r.stop(t)
+	waitFor(t, fmt.Sprintf("%d records", n), func() bool {
+		got := 0
+		for _, c := range w.snapshot() {
+			got += len(c.events)
+		}
+		return got == n
+	})
+	var evs []event.Event
+	for _, c := range w.snapshot() {
+		evs = append(evs, c.events...)
+	}
+	return evs
 }

@@ -56,16 +56,8 @@ func (s *Sink) start() {
 	// A port given up by Restart can be taken meanwhile as the local port of
 	// some client socket on the machine; it comes free when that connection
 	// ends, so a taken port is retried for a while (freeport.Listen's rule).
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := s.try()
-		if err == nil {
-			return
-		}
-		if !freeport.InUse(err) || time.Now().After(deadline) {
-			s.t.Fatalf("%s input did not listen: %v", s.spec.Name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := freeport.WhileInUse(s.try); err != nil {
+		s.t.Fatalf("%s input did not listen: %v", s.spec.Name, err)
 	}
 }
 
