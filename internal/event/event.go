@@ -171,14 +171,28 @@ func (e *Event) AppendMsgpack(b []byte) []byte {
 // AppendRaw encodes an event whose metadata and body are already MessagePack
 // maps (meta may be nil for an empty map). It copies no values.
 func AppendRaw(b []byte, t Time, meta, body []byte) []byte {
+	return append(AppendHeader(b, t, meta), body...)
+}
+
+// SetHeaderTime sets the time of the event at the start of ev, written by
+// AppendHeader or AppendRaw: the time's encoding has a fixed size, so an input
+// whose time comes out of the body it is converting can write the header
+// first, convert the body after it, and fill the time in last.
+func SetHeaderTime(ev []byte, t Time) {
+	binary.BigEndian.PutUint32(ev[4:], uint32(t.Sec))
+	binary.BigEndian.PutUint32(ev[8:], t.Nsec)
+}
+
+// AppendHeader appends everything of an event but its body, which the caller
+// appends next: inputs that convert a body straight into their batch use it
+// to save a copy. Empty meta is written as an empty map.
+func AppendHeader(b []byte, t Time, meta []byte) []byte {
 	b = append(b, 0x92, 0x92)
 	b = t.AppendMsgpack(b)
 	if len(meta) == 0 {
-		b = append(b, 0x80)
-	} else {
-		b = append(b, meta...)
+		return append(b, 0x80)
 	}
-	return append(b, body...)
+	return append(b, meta...)
 }
 
 // RawEvent is one event of a chunk, its parts aliasing the chunk's bytes.

@@ -526,3 +526,22 @@ func TestMapMethods(t *testing.T) {
 		t.Errorf("AppendMsgpack = % x", got)
 	}
 }
+
+// An event whose header was written before its body, with the time set
+// last, reads back as the same event AppendRaw writes.
+func TestSetHeaderTimeAfterBody(t *testing.T) {
+	body := Map{{Key: "a", Value: int64(1)}}.AppendMsgpack(nil)
+	tm := Time{Sec: 1700000123, Nsec: 456789}
+	b := []byte("prefix")
+	mark := len(b)
+	b = AppendHeader(b, Time{}, nil)
+	b = append(b, body...)
+	SetHeaderTime(b[mark:], tm)
+	if want := AppendRaw([]byte("prefix"), tm, nil, body); !bytes.Equal(b, want) {
+		t.Fatalf("got % x\nwant % x", b, want)
+	}
+	ev, next, err := ParseEvent(b, mark)
+	if err != nil || next != len(b) || ev.Time != tm {
+		t.Fatalf("ParseEvent: %+v next %d err %v", ev, next, err)
+	}
+}

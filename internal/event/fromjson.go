@@ -34,6 +34,22 @@ func AppendFromJSON(dst, src []byte) ([]byte, error) {
 	return out, nil
 }
 
+// AppendFromJSONPrefix converts the JSON value at the start of src (after
+// whitespace) as AppendFromJSON does and reports how many bytes of src it
+// used; what follows the value is left alone. Inputs that read a stream of
+// values use it to convert and find each value's end in one pass. The end of
+// src inside the value is an error like any other: a caller that may still
+// receive the rest must tell the two apart itself.
+func AppendFromJSONPrefix(dst, src []byte) ([]byte, int, error) {
+	p := jsonParser{src: src}
+	p.ws()
+	out, err := p.value(dst, 0)
+	if err != nil {
+		return dst, 0, err
+	}
+	return out, p.pos, nil
+}
+
 // MapFromJSON parses a JSON object into a Map.
 func MapFromJSON(src []byte) (Map, error) {
 	b, err := AppendFromJSON(nil, src)

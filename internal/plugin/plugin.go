@@ -112,6 +112,8 @@ type Receipt interface {
 // (stdin's writer blocks, dummy stops generating). Inputs that must answer
 // their clients instead of blocking (HTTP: 503 with Retry-After) also
 // implement Pauser.
+//
+// Write does not keep data after it returns: inputs reuse their buffers.
 type Writer interface {
 	Write(ctx context.Context, tag string, data []byte, records int) (Receipt, error)
 }

@@ -91,6 +91,7 @@ type Stdin struct {
 	maxValue int
 	now      func() event.Time
 	drops    drops
+	scanOnly bool // tests: take the scanning path for every value
 }
 
 // drops are the input's drop sites, one per reason.
@@ -156,7 +157,6 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 	st := &state{s: s, w: w, src: src}
 	st.tr.Logger = s.log
 	st.pending, st.skip, st.pos = src.takeCarry()
-	st.track.feed(st.pending)
 	var readErr error
 	for {
 		var m readResult
@@ -185,7 +185,6 @@ func (s *Stdin) Run(ctx context.Context, w plugin.Writer) error {
 		}
 		if len(m.data) > 0 {
 			st.pending = append(st.pending, m.data...)
-			st.track.feed(st.pending)
 			select {
 			case free <- m.data[:cap(m.data)]:
 			default:
@@ -318,12 +317,13 @@ type state struct {
 	// An incomplete value is scanned again from its start only when the
 	// tracker sees that it may have ended, or, to find syntax errors the
 	// tracker cannot see, once pending has doubled (rescanAt). A value
-	// spanning many reads thus costs linear, not quadratic, time.
+	// spanning many reads thus costs linear, not quadratic, time. The
+	// tracker is fed lazily, by due, only while pending is short of rescanAt.
 	track    tracker
 	rescanAt int
 	skip     bool     // dropping input up to the next newline
 	pos      position // of pending[0] in the whole input, for drop logs
-	conv     []byte   // scratch for JSON→MessagePack
+	conv     []byte   // scratch for JSON→MessagePack of event arrays
 	batch    []byte
 	records  int
 }
@@ -334,6 +334,9 @@ func (st *state) process(atEOF bool) {
 	off := 0
 	incomplete := 0
 	lines := lineCounter{b: b}
+	// One clock read per pass: these values arrived together, and reading
+	// the clock per value cost more than converting a short one.
+	now := st.s.now()
 	at := func(i int) []any { // where in the input b[i] is, for a drop log
 		return []any{"offset", st.pos.offset + int64(i), "line", st.pos.nls + lines.upTo(i) + 1, "text", sample(b, i)}
 	}
@@ -353,6 +356,21 @@ func (st *state) process(atEOF bool) {
 		if i >= len(b) {
 			off = i
 			break
+		}
+		if b[i] == '{' && !st.s.scanOnly {
+			// Most input is one object per line: convert it straight into
+			// the batch, finding its end in the same pass. An object that
+			// is incomplete or malformed takes the scanning path below,
+			// which tells the two apart and locates the error.
+			mark := len(st.batch)
+			out, n, err := event.AppendFromJSONPrefix(event.AppendHeader(st.batch, now, nil), b[i:])
+			if err == nil {
+				st.batch = out
+				st.records++
+				off = i + n
+				continue
+			}
+			st.batch = st.batch[:mark]
 		}
 		end, err := jsonscan.Value(b, i, atEOF)
 		if err == jsonscan.ErrIncomplete {
@@ -375,7 +393,7 @@ func (st *state) process(atEOF bool) {
 			off, st.skip = se.Off, true
 			continue
 		}
-		st.value(b[i:end], at, i)
+		st.value(b[i:end], now, at, i)
 		off = end
 	}
 	st.pos.advance(b[:off], lines)
@@ -387,12 +405,20 @@ func (st *state) process(atEOF bool) {
 	}
 	st.rescanAt = 2 * incomplete
 	st.track = tracker{}
-	st.track.feed(st.pending)
 }
 
 // due reports whether process may find something new in pending.
 func (st *state) due() bool {
-	return len(st.pending) > 0 && (st.skip || st.track.candidate || len(st.pending) >= st.rescanAt)
+	if len(st.pending) == 0 {
+		return false
+	}
+	if st.skip || len(st.pending) >= st.rescanAt {
+		return true
+	}
+	// Only a long value still arriving gets here, so the tracker's byte-by-byte
+	// walk is paid for that value's bytes, not for every line of a stream.
+	st.track.feed(st.pending)
+	return st.track.candidate
 }
 
 // tracker follows the bracket depth of the input process has not decoded,
@@ -451,7 +477,7 @@ func indexNL(b []byte, off int) int {
 }
 
 // value turns one JSON value, at pending[i], into an event.
-func (st *state) value(js []byte, at func(int) []any, i int) {
+func (st *state) value(js []byte, now event.Time, at func(int) []any, i int) {
 	var err error
 	st.conv, err = event.AppendFromJSON(st.conv[:0], js)
 	if err != nil {
@@ -461,7 +487,7 @@ func (st *state) value(js []byte, at func(int) []any, i int) {
 	b := st.conv
 	switch c := b[0]; {
 	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
-		st.batch = event.AppendRaw(st.batch, st.s.now(), nil, b)
+		st.batch = event.AppendRaw(st.batch, now, nil, b)
 		st.records++
 	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
 		ev, next, err := event.ParseEvent(b, 0)
@@ -489,7 +515,10 @@ func (st *state) flush(ctx context.Context) error {
 		return err
 	}
 	st.tr.Add(r)
-	st.batch = make([]byte, 0, min(2*len(st.batch), maxBatch+maxBatch/2))
+	st.batch = st.batch[:0] // Write keeps no reference to it
+	if cap(st.batch) > 4*maxBatch {
+		st.batch = nil // release a huge value's buffer
+	}
 	st.records = 0
 	return nil
 }

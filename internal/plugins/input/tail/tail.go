@@ -260,6 +260,7 @@ type file struct {
 	eof       bool
 	dead      bool
 	batch     []byte
+	lastBatch int // length of the last batch written
 	records   int
 }
 
@@ -333,8 +334,8 @@ type state struct {
 	active  map[string]*file // by path
 	rotated []*file
 	tr      receipts.Tracker
-	scratch []byte // the record being parsed, reused line after line
-	val     []byte // an encoded path_key/offset_key value
+	val     []byte     // an encoded path_key/offset_key value
+	now     event.Time // when the lines being decoded were read
 }
 
 func (st *state) files() []*file {
@@ -648,6 +649,9 @@ func (st *state) read(ctx context.Context, f *file) (int64, error) {
 	before := f.off
 	readBuf := make([]byte, t.chunkSize)
 	for {
+		// Lines read together get one arrival time: a clock read per line
+		// cost as much as converting a short one.
+		st.now = event.FromTime(t.now())
 		// Consume the complete lines in buf.
 		for {
 			i := bytes.IndexByte(f.buf, '\n')
@@ -739,25 +743,30 @@ func (st *state) line(f *file, line []byte, start, end int64) {
 		f.ml.Feed(line, event.Time{}, start, end, t.now(), func(r multiline.Record) { st.addML(f, r) })
 		return
 	}
-	var tm event.Time
+	if f.batch == nil {
+		f.batch = make([]byte, 0, f.batchHint())
+	}
 	if t.parser != nil {
-		pt, body, err := plugin.AppendRecord(t.parser, st.scratch[:0], line)
+		// The record is converted straight into the batch, after a header
+		// whose time is filled in once the parser has found it; on failure
+		// f.batch still ends where it did.
+		mark := len(f.batch)
+		b := event.AppendHeader(f.batch, event.Time{}, nil)
+		pt, b, err := plugin.AppendRecord(t.parser, b, line)
 		if err == nil {
-			st.scratch = body
-			if body, err = st.setExtras(body, f, start); err == nil {
-				st.scratch = body
-				tm = pt
-				if tm == (event.Time{}) {
-					tm = event.FromTime(t.now())
+			if b, err = st.setExtras(b, mark+headerLen, f, start); err == nil {
+				if pt == (event.Time{}) {
+					pt = st.now
 				}
-				f.batch = event.AppendRaw(f.batch, tm, nil, body)
+				event.SetHeaderTime(b[mark:], pt)
+				f.batch = b
 				f.records++
 				return
 			}
 		}
 		// Fluent Bit keeps a line its parser does not take, unparsed.
 	}
-	tm = event.FromTime(t.now())
+	tm := st.now
 	n := 1
 	if t.pathKey != "" {
 		n++
@@ -792,21 +801,21 @@ func (st *state) appendExtras(body []byte, f *file, start int64) []byte {
 
 // setExtras sets path_key and offset_key on an encoded record, replacing
 // fields of those names as addMap's Map.Set does.
-func (st *state) setExtras(body []byte, f *file, start int64) ([]byte, error) {
+func (st *state) setExtras(b []byte, at int, f *file, start int64) ([]byte, error) {
 	var err error
 	if st.t.pathKey != "" {
 		st.val = event.AppendString(st.val[:0], f.path)
-		if body, err = event.MapSet(body, 0, st.t.pathKey, st.val); err != nil {
-			return body, err
+		if b, err = event.MapSet(b, at, st.t.pathKey, st.val); err != nil {
+			return b, err
 		}
 	}
 	if st.t.offsetKey != "" {
 		st.val = event.AppendInt(st.val[:0], start)
-		if body, err = event.MapSet(body, 0, st.t.offsetKey, st.val); err != nil {
-			return body, err
+		if b, err = event.MapSet(b, at, st.t.offsetKey, st.val); err != nil {
+			return b, err
 		}
 	}
-	return body, nil
+	return b, nil
 }
 
 func (st *state) addMap(f *file, tm event.Time, m event.Map, start int64) {
@@ -872,8 +881,19 @@ func (st *state) writeBatch(ctx context.Context, f *file, flush bool) error {
 	st.tr.Add(r)
 	f.inflight = append(f.inflight, flight{end: end, commitOff: commitOff, gen: f.gen, r: r})
 	f.start = end
-	f.batch, f.records = nil, 0
+	f.lastBatch = len(f.batch)
+	f.batch, f.records = nil, 0 // it is the chunk now: WriteChunk keeps it
 	return nil
+}
+
+// headerLen is the size of an event header with an empty meta map.
+var headerLen = len(event.AppendHeader(nil, event.Time{}, nil))
+
+// batchHint is the capacity a new batch starts with: room for a batch like
+// the last one, so a busy file's batch is not grown by copying line after
+// line, while a quiet file's small batches stay small.
+func (f *file) batchHint() int {
+	return min(maxBatch+maxBatch/4, max(4<<10, 2*f.lastBatch))
 }
 
 // reap takes the resolved receipts, in order, into the committed position.
