@@ -243,8 +243,9 @@ type file struct {
 	ino   uint64
 	gen   int
 	tag   string
-	off   int64 // bytes consumed into lines
-	buf   []byte
+	off   int64  // bytes consumed into lines
+	buf   []byte // read but not yet consumed, within base
+	base  []byte
 	skip  bool // discarding a long line up to its newline
 	start int64
 	// replay holds the batch ends recorded before a restart, so re-read
@@ -647,7 +648,6 @@ func (st *state) read(ctx context.Context, f *file) (int64, error) {
 		}
 	}
 	before := f.off
-	readBuf := make([]byte, t.chunkSize)
 	for {
 		// Lines read together get one arrival time: a clock read per line
 		// cost as much as converting a short one.
@@ -698,15 +698,18 @@ func (st *state) read(ctx context.Context, f *file) (int64, error) {
 			f.buf = f.buf[:0]
 			f.skip = true
 		}
-		// Keep the partial line at the front of a reused buffer.
+		// Keep the partial line at the front of the buffer and read after
+		// it. Nothing keeps a line past st.line, so the buffer is reused;
+		// it grows only for a partial line longer than a read.
 		if cap(f.buf)-len(f.buf) < t.chunkSize {
-			nb := make([]byte, len(f.buf), len(f.buf)+t.chunkSize+t.maxSize)
-			copy(nb, f.buf)
-			f.buf = nb
+			if need := len(f.buf) + t.chunkSize; cap(f.base) < need {
+				f.base = make([]byte, 0, max(need, 2*t.chunkSize, min(2*cap(f.base), t.maxSize+t.chunkSize)))
+			}
+			f.buf = f.base[:copy(f.base[:len(f.buf)], f.buf)]
 		}
-		n, err := f.f.Read(readBuf)
+		n, err := f.f.Read(f.buf[len(f.buf) : len(f.buf)+t.chunkSize])
 		if n > 0 {
-			f.buf = append(f.buf, readBuf[:n]...)
+			f.buf = f.buf[:len(f.buf)+n]
 			f.eof = false
 		}
 		if err == io.EOF || (err == nil && n == 0) {

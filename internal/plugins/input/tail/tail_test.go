@@ -464,6 +464,34 @@ func TestSkipLongLines(t *testing.T) {
 	}
 }
 
+// The read buffer is reused and grows for long lines: lines shorter and
+// longer than one read, split at every place, come out whole and in order.
+func TestLinesAcrossReadBoundaries(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	var want []string
+	for i := range 300 {
+		n := (i * 997) % 7000 // 0 to 7 KiB, against reads of 1 KiB
+		want = append(want, fmt.Sprintf("%04d-%s", i, strings.Repeat(string(rune('a'+i%26)), n)))
+	}
+	appendLines(t, path, want...)
+	in := newTestTail(t, nil, "path "+path, "read_from_head on", "buffer_chunk_size 1k", "buffer_max_size 8k")
+	w := &chunkWriter{}
+	r := start(in, w)
+	waitFor(t, "every line", func() bool { return len(w.logs()) >= len(want) })
+	time.Sleep(100 * time.Millisecond)
+	r.stop(t)
+	got := w.logs()
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d: got %.20q... (%d bytes), want %.20q... (%d bytes)", i, got[i], len(got[i]), want[i], len(want[i]))
+		}
+	}
+}
+
 func TestParserAndUnparsedLines(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.log")
