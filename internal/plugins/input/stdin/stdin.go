@@ -62,7 +62,7 @@ import (
 const (
 	defaultBufferSize = "16k"
 	minBufferSize     = 16000     // upstream DEFAULT_BUF_SIZE
-	maxBatch          = 512 << 10 // write when a batch reaches this size
+	maxBatch          = 480 << 10 // write when a batch reaches this size
 	maxValue          = 64 << 20  // longest value kept, unless buffer_size is larger
 	sampleLen         = 80        // bytes of a dropped value shown in the log
 )

@@ -50,7 +50,7 @@ import (
 )
 
 const (
-	maxBatch     = 256 << 10 // encoded bytes per chunk written
+	maxBatch     = 480 << 10 // encoded bytes per chunk written
 	pollInterval = 200 * time.Millisecond
 	rotatedKey   = ".rotated" // KV keys allow dots; Key escapes those of the path, so no path collides
 )
