@@ -22,6 +22,7 @@ import (
 
 	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/memlimit"
 	"github.com/floe-io/floe/internal/natsembed"
 	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/positions"
@@ -298,6 +299,9 @@ func (p *process) readiness() error {
 
 func (p *process) run(ctx context.Context) (err error) {
 	p.setReady(errors.New("starting"))
+	memCtx, stopMem := context.WithCancel(ctx)
+	defer stopMem()
+	go memlimit.Run(memCtx, p.svc.MemorySoftLimit, time.Second)
 	embedded := p.stages[StageNATS] || (p.stages[StageAll] && p.svc.NATS.URL == "")
 	if embedded {
 		if err := p.startNATS(); err != nil {

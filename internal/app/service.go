@@ -25,8 +25,11 @@ type Service struct {
 	HTTPPort    string
 	HealthCheck bool
 	Pprof       bool // http.pprof: /debug/pprof/ on the HTTP server
-	Health      telemetry.HealthOptions
-	HotReload   bool
+	// MemorySoftLimit: memory.soft_limit, the floor of the Go heap's soft
+	// limit (internal/memlimit); 0 = Go's default pacing.
+	MemorySoftLimit int64
+	Health          telemetry.HealthOptions
+	HotReload       bool
 
 	StoragePath       string
 	StorageTotalLimit int64 // FLOE_IN byte limit
@@ -72,6 +75,7 @@ var serviceKeys = []plugin.Key{
 	{Name: "http_port", Type: plugin.Int, Default: "2020"},
 	{Name: "health_check", Type: plugin.Bool, Default: "off"},
 	{Name: "http.pprof", Type: plugin.Bool, Default: "off", Desc: "Floe: serve Go's pprof profiles under /debug/pprof/ on the HTTP server"},
+	{Name: "memory.soft_limit", Type: plugin.Size, Default: "0", Desc: "Floe: collect garbage early enough to keep the Go heap near this size, raised automatically above 1.5x what is live; 0 leaves Go's default pacing (GOMEMLIMIT in the environment overrides it)"},
 	{Name: "hc_errors_count", Type: plugin.Int, Default: "5"},
 	{Name: "hc_retry_failure_count", Type: plugin.Int, Default: "5"},
 	{Name: "hc_period", Type: plugin.Int, Default: "60"},
@@ -245,6 +249,11 @@ func ParseService(s *config.Section) (*Service, error) {
 		}
 		svc.StorageTotalLimit = n
 	}
+	n, err := config.ParseSize(svcString(s, "memory.soft_limit"))
+	if err != nil {
+		return nil, fmt.Errorf("memory.soft_limit: %w", err)
+	}
+	svc.MemorySoftLimit = n
 	if v, ok := s.Get("storage.max_file_store"); ok {
 		n, err := config.ParseSize(v)
 		if err != nil {

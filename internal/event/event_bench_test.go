@@ -119,6 +119,19 @@ func BenchmarkFromJSON(b *testing.B) {
 			}
 		}
 	})
+	// The whole-pipeline bench's lines: short strings, an integer, a decimal.
+	benchLine := []byte(`{"seq":12345,"level":"info","service":"checkout","latency_ms":123.4,"message":"GET /api/v1/orders/12345 200"}`)
+	b.Run("AppendFromJSON/bench_line", func(b *testing.B) {
+		b.SetBytes(int64(len(benchLine)))
+		b.ReportAllocs()
+		var out []byte
+		for b.Loop() {
+			var err error
+			if out, err = AppendFromJSON(out[:0], benchLine); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("MapFromJSON", func(b *testing.B) {
 		b.SetBytes(int64(len(line)))
 		b.ReportAllocs()

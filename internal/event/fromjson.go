@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -236,14 +237,21 @@ func (p *jsonParser) number(b []byte) ([]byte, error) {
 	}
 	digits := 0
 	var u uint64 // value of the first digits, exact while digits <= 19
+	dots, frac, other := 0, 0, false
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
 		switch {
 		case c >= '0' && c <= '9':
 			digits++
 			u = u*10 + uint64(c-'0')
-		case c == '.' || c == 'e' || c == 'E' || ((c == '+' || c == '-') && isFloat):
+			if dots > 0 {
+				frac++
+			}
+		case c == '.':
 			isFloat = true
+			dots++
+		case c == 'e' || c == 'E' || ((c == '+' || c == '-') && isFloat):
+			isFloat, other = true, true
 		default:
 			goto done
 		}
@@ -258,6 +266,15 @@ done:
 			return AppendInt(b, -int64(u)), nil
 		}
 		return AppendUint(b, u), nil
+	}
+	if isFloat && dots == 1 && !other && digits <= 15 {
+		// A plain decimal of at most 15 digits: both u and 10^frac are exact
+		// float64s, so one division rounds correctly, as ParseFloat would.
+		f := float64(u) / pow10[frac]
+		if neg {
+			f = -f
+		}
+		return AppendFloat64(b, f), nil
 	}
 	text := string(p.src[start:p.pos])
 	if !isFloat {
@@ -275,11 +292,22 @@ done:
 	return AppendFloat64(b, f), nil
 }
 
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
 // str reads a JSON string and appends it to b as a MessagePack str.
 func (p *jsonParser) str(b []byte) ([]byte, error) {
 	p.pos++ // opening quote
 	start := p.pos
-	// Fast path: no escapes.
+	// Fast path: no escapes. Eight bytes at a time up to the first byte
+	// that is a quote, a backslash or a control character.
+	for p.pos+8 <= len(p.src) {
+		w := binary.LittleEndian.Uint64(p.src[p.pos:])
+		if m := specialBytes(w); m != 0 {
+			p.pos += bits.TrailingZeros64(m) / 8
+			break
+		}
+		p.pos += 8
+	}
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
 		if c == '"' {
@@ -350,6 +378,15 @@ func (p *jsonParser) str(b []byte) ([]byte, error) {
 		}
 	}
 	return b, p.errf("unterminated string")
+}
+
+// specialBytes has the high bit set in the lowest byte of w that is '"',
+// '\\' or below 0x20 (and possibly in later bytes: only the lowest counts).
+func specialBytes(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ (ones * '"')
+	bslash := w ^ (ones * '\\')
+	return ((quote - ones) &^ quote & highs) | ((bslash - ones) &^ bslash & highs) | ((w - ones*0x20) &^ w & highs)
 }
 
 // hex4 reads the four hex digits of a \u escape.

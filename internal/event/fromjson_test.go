@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -301,4 +302,47 @@ func sameAsStdJSON(v, ref any) bool {
 		return ref == v
 	}
 	return v == ref
+}
+
+// Plain decimals take a shortcut past strconv; they must decode to the very
+// same float64 (bit for bit, signed zeros included) as ParseFloat gives.
+func TestDecimalShortcutMatchesParseFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	texts := []string{"0.0", "-0.0", "1.", "-.5", "0.1", "0.3", "123.4", "999999999999999.", "9007199254740993.0",
+		"0.000000000000001", "-123456789012.345", "1.5e3", "1.2.3", "00.25", "12345678901234.56"}
+	for range 200000 {
+		digits := 1 + rng.IntN(16)
+		var sb strings.Builder
+		if rng.IntN(2) == 0 {
+			sb.WriteByte('-')
+		}
+		dot := 1 + rng.IntN(digits)
+		for i := range digits {
+			if i == dot {
+				sb.WriteByte('.')
+			}
+			sb.WriteByte(byte('0' + rng.IntN(10)))
+		}
+		if dot == digits {
+			sb.WriteString(".0")
+		}
+		texts = append(texts, sb.String())
+	}
+	for _, text := range texts {
+		got, err := AppendFromJSON(nil, []byte(text))
+		want, perr := strconv.ParseFloat(text, 64)
+		if perr != nil {
+			if err == nil {
+				t.Errorf("%s: converted to % x, ParseFloat refuses it: %v", text, got, perr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", text, err)
+			continue
+		}
+		if exp := AppendFloat64(nil, want); !bytes.Equal(got, exp) {
+			t.Errorf("%s: % x, want % x (%v)", text, got, exp, want)
+		}
+	}
 }

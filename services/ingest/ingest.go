@@ -130,7 +130,7 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 		log:     cfg.Logger,
 		runID:   hex.EncodeToString(id[:]),
 		open:    map[string]*openChunk{},
-		out:     make(chan *sealed, 8),
+		out:     make(chan *sealed, 4),
 		done:    make(chan struct{}),
 		stats:   cfg.Metrics,
 	}
@@ -147,7 +147,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancelDrain()
 
 	var pipe sync.WaitGroup
-	inflight := make(chan *pendingPub, 16)
+	inflight := make(chan *pendingPub, 4)
 	pipe.Add(2)
 	go func() { defer pipe.Done(); s.send(drainCtx, inflight) }()
 	go func() { defer pipe.Done(); s.confirm(drainCtx, inflight) }()
