@@ -71,6 +71,16 @@ func BenchmarkFilterJSONPassthrough(b *testing.B) {
 	}
 }
 
+// BenchmarkFilterGoJSONAddField is the whole-pipeline bench's (d) guest:
+// standard Go decoding and re-encoding JSON, one call per record.
+func BenchmarkFilterGoJSONAddField(b *testing.B) {
+	for _, d := range deadlines {
+		b.Run(d.name, func(b *testing.B) {
+			benchFilter(b, testRuntime(b), "go_filter", "go_add_field", "json", "wasm_timeout", d.timeout)
+		})
+	}
+}
+
 func BenchmarkFilterMsgpackPassthrough(b *testing.B) {
 	for _, d := range deadlines {
 		b.Run(d.name+"/c_msgpack_passthrough", func(b *testing.B) {

@@ -378,8 +378,14 @@ type worker struct {
 	index chunkIndex // batch ABI v2: the chunk's index (scratch)
 	json  []byte     // scratch for the JSON record
 	arg   []byte     // scratch for tag + record
-	calls int        // calls since instantiation
-	pages int64      // memory pages last reported to the gauge
+	// argPtr is the guest block the arguments are written to, reused call
+	// after call while they fit in its argCap bytes: a malloc and a free
+	// per record are two guest calls, in a standard-Go module each dearer
+	// than converting the record (Fluent Bit copies into its own WAMR heap
+	// and frees after the call, so no guest can rely on a fresh block).
+	argPtr, argCap uint32
+	calls          int   // calls since instantiation
+	pages          int64 // memory pages last reported to the gauge
 }
 
 func (f *Filter) newWorker(ctx context.Context) (*worker, error) {
@@ -553,9 +559,21 @@ func (f *Filter) record(ctx context.Context, w *worker, tag []byte, ev *event.Ra
 	size := recOff + len(payload)
 
 	// Arguments: one block [tag NUL pad record(NUL)] in guest memory.
-	var ptr uint32
-	for attempt := 0; ; attempt++ {
-		p, err := w.inst.Alloc(ctx, uint32(size))
+	if w.argPtr != 0 && uint32(size) > w.argCap {
+		ptr := w.argPtr
+		w.argPtr, w.argCap = 0, 0
+		if err := w.inst.Free(ctx, ptr); err != nil {
+			if ctx.Err() != nil {
+				return out, failed, ctx.Err()
+			}
+			f.callFailed(err)
+			return out, failed, f.replace(ctx, w, err.Error())
+		}
+	}
+	ptr := w.argPtr
+	for attempt := 0; ptr == 0; attempt++ {
+		want := uint32(max(size+size/4, 512)+63) &^ 63 // room for somewhat longer records
+		p, err := w.inst.Alloc(ctx, want)
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, failed, ctx.Err()
@@ -565,6 +583,7 @@ func (f *Filter) record(ctx context.Context, w *worker, tag []byte, ev *event.Ra
 		}
 		if p != 0 {
 			ptr = p
+			w.argPtr, w.argCap = p, want
 			break
 		}
 		if attempt > 0 || w.calls == 0 {
@@ -606,14 +625,6 @@ func (f *Filter) record(ctx context.Context, w *worker, tag []byte, ev *event.Ra
 		// The call returned, but the instance hit its memory cap or its
 		// deadline on the way: keep the result, replace the instance.
 		return out, res, f.replace(ctx, w, w.inst.Broken().Error())
-	}
-	if err := w.inst.Free(ctx, ptr); err != nil {
-		if ctx.Err() != nil {
-			return out, failed, ctx.Err()
-		}
-		f.callFailed(err)
-		// The result is already copied out: keep it.
-		return out, res, f.replace(ctx, w, err.Error())
 	}
 	if pages := int64(w.inst.MemoryBytes() / 65536); pages != w.pages {
 		f.metrics.MemoryPages.Add(pages - w.pages)

@@ -534,3 +534,34 @@ func TestMetricsJSON(t *testing.T) {
 		t.Errorf("metrics %v", m)
 	}
 }
+
+// The argument block is reused call after call and replaced when a record
+// outgrows it: records that grow and shrink, in both modes and through a
+// module with its own malloc in C and in Go,
+// come back whole and each one its own.
+func TestArgumentBlockReusedAcrossSizes(t *testing.T) {
+	var recs, want []string
+	for i, n := range []int{10, 3000, 20, 70000, 5, 70001, 1} {
+		r := fmt.Sprintf(`{"i":%d,"s":"%s"}`, i, strings.Repeat(string(rune('a'+i)), n))
+		recs = append(recs, r)
+		want = append(want, r)
+	}
+	in := chunkOf(t, "t", recs...)
+	t.Run("C echo json", func(t *testing.T) {
+		f, _ := newFilter(t, Options{}, "wasm_path", wasmtest.Path(t, "c_wasi_filter"), "function_name", "c_echo")
+		equal(t, bodies(run(t, f, in)), want)
+		equal(t, bodies(run(t, f, in)), want) // again, on the block the last chunk left
+	})
+	t.Run("C msgpack", func(t *testing.T) {
+		f, _ := newFilter(t, Options{}, "wasm_path", wasmtest.Path(t, "c_wasi_filter"), "function_name", "c_msgpack_passthrough", "event_format", "msgpack")
+		equal(t, bodies(run(t, f, in)), want)
+	})
+	t.Run("Go msgpack", func(t *testing.T) {
+		f, _ := newFilter(t, Options{}, "wasm_path", wasmtest.Path(t, "go_filter"), "function_name", "go_msgpack_add", "event_format", "msgpack")
+		var added []string
+		for _, w := range want {
+			added = append(added, strings.TrimSuffix(w, "}")+`,"platform":"wasm"}`)
+		}
+		equal(t, bodies(run(t, f, in)), added)
+	})
+}
