@@ -63,9 +63,12 @@ func (s *suite) scenarios() []scenario {
 		// 20,000-record comparison); the C one passes msgpack through.
 		{name: "d_tail_wasm_go_json", events: 100_000, input: "tail", kept: all, fluentBit: true,
 			filter: wasmFilter(goFilter, "go_add_field", "json")},
-		{name: "d_tail_wasm_go_msgpack", events: 200_000, input: "tail", kept: all, fluentBit: true,
+		// Not through Fluent Bit: with a msgpack-mode WASM filter its null
+		// output counts ~100 records per 100,000 (5.1.1), so the bench can
+		// never see it finish and waits out its timeout.
+		{name: "d_tail_wasm_go_msgpack", events: 200_000, input: "tail", kept: all,
 			filter: wasmFilter(goFilter, "go_msgpack_add", "msgpack")},
-		{name: "d_tail_wasm_c_msgpack", events: 500_000, input: "tail", kept: all, fluentBit: true,
+		{name: "d_tail_wasm_c_msgpack", events: 500_000, input: "tail", kept: all,
 			filter: wasmFilter(cFilter, "c_msgpack_passthrough", "msgpack")},
 		{name: "d_tail_wasm_batch_abi", events: 500_000, input: "tail", kept: all,
 			filter: wasmFilter(addField, "", "")},
