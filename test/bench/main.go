@@ -59,6 +59,7 @@ type report struct {
 	LoadAvg    string   `json:"loadavg_at_start"`
 	Scale      float64  `json:"scale"`
 	FluentBit  string   `json:"fluent_bit,omitempty"`
+	Service    string   `json:"floe_service,omitempty"`
 	Results    []result `json:"results"`
 	WorkloadJS string   `json:"workload"`
 }
@@ -72,7 +73,8 @@ type suite struct {
 	modes    []string
 	lineSize int64
 	repo     string
-	warm     bool // the current run is a warm-up, not reported
+	warm     bool   // the current run is a warm-up, not reported
+	service  string // extra [SERVICE] settings for Floe: "key value;key value"
 	results  []result
 }
 
@@ -84,6 +86,7 @@ func main() {
 	floeBin := flag.String("floe", "", "use this floe binary instead of building one")
 	fluent := flag.String("fluent-bit", os.Getenv("FLUENT_BIT"), "Fluent Bit binary to compare with (env FLUENT_BIT)")
 	keep := flag.Bool("keep", false, "keep the work directory (configs, logs)")
+	service := flag.String("service", os.Getenv("BENCH_SERVICE"), `extra [SERVICE] settings for Floe, "key value" pairs separated by ";" (env BENCH_SERVICE), e.g. "memory.soft_limit 64M"`)
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "floe-bench-")
@@ -100,7 +103,7 @@ func main() {
 		log.Fatal(err)
 	}
 	s := &suite{dir: dir, floe: *floeBin, fluent: *fluent, scale: *scale, only: *only,
-		modes: strings.Split(*modes, ","), repo: repo}
+		modes: strings.Split(*modes, ","), repo: repo, service: *service}
 	if s.floe == "" {
 		s.floe = filepath.Join(dir, "floe")
 		build := exec.Command("go", "build", "-o", s.floe, "./cmd/floe")
@@ -111,7 +114,8 @@ func main() {
 		}
 	}
 	rep := report{Date: time.Now().UTC().Format(time.RFC3339), GoOS: runtime.GOOS, GoArch: runtime.GOARCH,
-		CPUs: runtime.NumCPU(), CPUModel: cpuModel(), LoadAvg: loadAvg(), Scale: *scale, FluentBit: s.fluent}
+		CPUs: runtime.NumCPU(), CPUModel: cpuModel(), LoadAvg: loadAvg(), Scale: *scale, FluentBit: s.fluent,
+		Service: *service}
 	if err := s.run(); err != nil {
 		log.Fatal(err)
 	}

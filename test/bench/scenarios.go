@@ -125,6 +125,11 @@ func (s *suite) config(engine string, sc scenario, n int64, input, natsURL, work
 		if len(sc.replicas) > 0 {
 			b.WriteString("    filter.workers 1\n")
 		}
+		for _, kv := range strings.Split(s.service, ";") {
+			if kv = strings.TrimSpace(kv); kv != "" {
+				b.WriteString("    " + kv + "\n")
+			}
+		}
 	}
 	b.WriteString("\n[INPUT]\n    Name  " + sc.input + "\n    Tag   bench\n")
 	switch sc.input {
