@@ -52,7 +52,8 @@ fuzz:
 # processes (all-in-one and separate stages) and writes bench/results.json plus a table.
 # BENCH_SCALE multiplies the event counts (0.05: a quick run); FLUENT_BIT=/path/to/fluent-bit runs the
 # same scenarios through Fluent Bit for ratios; BENCH_SCENARIO=name runs only matching scenarios;
-# BENCH_MICRO=1 adds the Go micro benchmarks (event, tag, WASM deadline options).
+# BENCH_MICRO=1 adds the Go micro benchmarks (event, tag, WASM deadline options); BENCH_SERVICE="key value;..."
+# adds [SERVICE] settings to Floe's configs.
 BENCH_SCALE ?= 1
 BENCH_MICRO ?= 0
 bench:
