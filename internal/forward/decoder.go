@@ -197,6 +197,12 @@ func ValueEnd(b []byte) (int, error) {
 // error wrapping ErrTooLarge, reported as soon as its header says so, so a
 // client announcing a huge message is refused before it is read.
 type Decoder struct {
+	// BeforeRead, when set, runs before every read from r, i.e. whenever
+	// the values already buffered have all been returned and the next one
+	// may have to wait for the network: a caller batching what it decoded
+	// writes its batch there, so batching adds no delay.
+	BeforeRead func()
+
 	r          io.Reader
 	buf        []byte
 	start, end int   // buffered bytes not yet returned
@@ -273,6 +279,9 @@ func (d *Decoder) Next() ([]byte, int64, error) {
 				copy(nb, d.buf[:d.end])
 				d.buf = nb
 			}
+		}
+		if d.BeforeRead != nil {
+			d.BeforeRead()
 		}
 		n, err := d.r.Read(d.buf[d.end:])
 		d.end += n

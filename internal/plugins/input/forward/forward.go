@@ -71,6 +71,7 @@ const (
 	defaultChunkSize = "1024000" // Fluent Bit's buffer_chunk_size
 	defaultMaxSize   = "6144000" // Fluent Bit's buffer_max_size
 	maxPendingAcks   = 256
+	maxBatch         = 480 << 10        // events of ack-less messages written at once, under a 512 KiB chunk
 	ioTimeout        = 30 * time.Second // handshake reads, every write
 	shutdownGrace    = 5 * time.Second  // time given to pending acks at shutdown
 )
@@ -434,13 +435,53 @@ func (cn *conn) read(ctx context.Context, ackFailed <-chan struct{}) error {
 			return err
 		}
 	}
+	// Events of messages without a chunk option (no ack to send) are
+	// batched per tag and written when the decoder is about to read again,
+	// when the tag changes, when the batch is large, and before anything
+	// else is written or returned: one write per read instead of one per
+	// message (a client sending one Message per event), without delay.
+	var (
+		batch    []byte
+		batchN   int
+		batchTag string
+		batchErr error
+	)
+	flush := func() {
+		if batchN == 0 || batchErr != nil {
+			return
+		}
+		if _, err := cn.w.Write(ctx, batchTag, batch, batchN); err != nil {
+			batchErr = err
+		}
+		batch, batchN = batch[:0], 0
+		if cap(batch) > 4*maxBatch {
+			batch = nil
+		}
+	}
+	writeFailed := func(tag string, err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Not the client's fault: no refusal, but no ack either.
+		cn.log.Error("forward events not written; closing so the client resends", "tag", tag, "error", err)
+		return nil
+	}
+	dec.BeforeRead = flush
+	defer func() { dec.BeforeRead = nil }()
 	for {
 		v, off, err := dec.Next()
+		if batchErr != nil {
+			return writeFailed(batchTag, batchErr)
+		}
 		if err != nil {
+			flush()
 			select {
 			case <-ackFailed:
 				return nil // the acker closed the connection and said why
 			default:
+			}
+			if batchErr != nil {
+				return writeFailed(batchTag, batchErr)
 			}
 			if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
 				return nil
@@ -452,14 +493,46 @@ func (cn *conn) read(ctx context.Context, ackFailed <-chan struct{}) error {
 		}
 		fr, err := proto.ParseFrame(v)
 		if err != nil {
+			flush()
 			return fmt.Errorf("invalid forward message at byte offset %d: %w", off, proto.Shift(err, off))
 		}
 		if fr.Options.Signal != proto.SignalLogs {
+			flush()
 			what := "metrics (cmetrics)"
 			if fr.Options.Signal == proto.SignalTraces {
 				what = "traces (ctraces)"
 			}
 			return fmt.Errorf("message at byte offset %d (tag %q): fluent_signal %d, %s, is not accepted by the forward input: send metrics and traces to the opentelemetry input (Fluent Bit's opentelemetry output)", off, fr.Tag, fr.Options.Signal, what)
+		}
+		tag := f.tag
+		if tag == "" {
+			tag = f.prefix + fr.Tag
+		}
+		if fr.Options.Chunk == "" {
+			if batchN > 0 && (tag != batchTag || len(batch) >= maxBatch) {
+				if flush(); batchErr != nil {
+					return writeFailed(batchTag, batchErr)
+				}
+			}
+			mark := len(batch)
+			out, n, err := fr.AppendEvents(batch, f.maxGzip)
+			if err != nil {
+				batch = out[:mark]
+				flush()
+				if fr.Mode == proto.ModeMessage || fr.Mode == proto.ModeForward {
+					err = proto.Shift(err, off)
+				}
+				return fmt.Errorf("%s message at byte offset %d (tag %q): %w", fr.Mode, off, fr.Tag, err)
+			}
+			if fr.Options.Size >= 0 && fr.Options.Size != n {
+				cn.log.Debug("forward option size differs from the entries", "size", fr.Options.Size, "entries", n)
+			}
+			batch, batchN, batchTag = out, batchN+n, tag
+			continue
+		}
+		// A chunk to acknowledge: what came before it is written first.
+		if flush(); batchErr != nil {
+			return writeFailed(batchTag, batchErr)
 		}
 		data, n, err := fr.AppendEvents(nil, f.maxGzip)
 		if err != nil {
@@ -471,27 +544,13 @@ func (cn *conn) read(ctx context.Context, ackFailed <-chan struct{}) error {
 		if fr.Options.Size >= 0 && fr.Options.Size != n {
 			cn.log.Debug("forward option size differs from the entries", "size", fr.Options.Size, "entries", n)
 		}
-		tag := f.tag
-		if tag == "" {
-			tag = f.prefix + fr.Tag
-		}
 		if n == 0 {
-			if fr.Options.Chunk != "" {
-				cn.acks <- pendingAck{chunk: fr.Options.Chunk, off: off}
-			}
+			cn.acks <- pendingAck{chunk: fr.Options.Chunk, off: off}
 			continue
 		}
 		r, err := cn.w.Write(ctx, tag, data, n)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Not the client's fault: no refusal, but no ack either.
-			cn.log.Error("forward events not written; closing so the client resends", "tag", tag, "error", err)
-			return nil
-		}
-		if fr.Options.Chunk == "" {
-			continue
+			return writeFailed(tag, err)
 		}
 		select {
 		case cn.flush <- struct{}{}:

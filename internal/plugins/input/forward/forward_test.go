@@ -774,3 +774,96 @@ func kvs(pairs ...any) event.Map {
 	}
 	return m
 }
+
+// Messages without a chunk option (a client sending one Message per event)
+// are written together, per run of a tag, in order; events before a chunk to
+// acknowledge, and before a bad message, are written first; and a lone
+// message is written at once, with no more input to push it out.
+func TestAcklessMessagesBatchedWithoutDelay(t *testing.T) {
+	t.Run("burst", func(t *testing.T) {
+		w := newWriter()
+		s := start(t, w)
+		c := dial(t, "tcp", s.addr)
+		var b []byte
+		tags := []string{}
+		for i := range 1000 {
+			tag := "a"
+			if i >= 400 && i < 600 {
+				tag = "b"
+			}
+			tags = append(tags, tag)
+			b = proto.AppendMessage(b, tag, event.Time{Sec: t0.Sec + int64(i)}, kvs("i", int64(i)), nil)
+		}
+		// Then a chunk to acknowledge: it comes after all of them.
+		b = proto.AppendPackedForward(b, "a", stream(1000, 1001), chunkOpt("c1"))
+		c.send(b)
+		c.ack("c1")
+		w.mu.Lock()
+		writes := append([]write(nil), w.writes...)
+		w.mu.Unlock()
+		var seen []int64
+		var seenTags []string
+		for _, wr := range writes {
+			it := event.NewIter(wr.data)
+			for it.Next() {
+				ev, err := it.Event().Decode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, _ := ev.Body.Get("i")
+				if v == nil {
+					v = int64(1000) // the chunk's entry has i too
+				}
+				seen = append(seen, v.(int64))
+				seenTags = append(seenTags, wr.tag)
+			}
+		}
+		if len(seen) != 1001 {
+			t.Fatalf("%d events written, want 1001", len(seen))
+		}
+		for i, v := range seen {
+			if v != int64(i) {
+				t.Fatalf("event %d has i=%d: out of order", i, v)
+			}
+			if i < 1000 && seenTags[i] != tags[i] {
+				t.Fatalf("event %d tagged %q, want %q", i, seenTags[i], tags[i])
+			}
+		}
+		// 1000 messages in one send: a handful of writes (each read of the
+		// socket and each change of tag ends one), not 1000.
+		if len(writes) > 50 {
+			t.Errorf("%d writes for 1000 messages and a chunk: not batched", len(writes))
+		}
+	})
+	t.Run("lone message", func(t *testing.T) {
+		w := newWriter()
+		s := start(t, w)
+		c := dial(t, "tcp", s.addr)
+		c.send(proto.AppendMessage(nil, "x", t0, kvs("a", "b"), nil))
+		select {
+		case <-w.notified:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a lone message was not written while the connection stayed open")
+		}
+		if got := len(w.events(t)["x"]); got != 1 {
+			t.Fatalf("%d events", got)
+		}
+	})
+	t.Run("bad message after good ones", func(t *testing.T) {
+		w := newWriter()
+		s := start(t, w)
+		c := dial(t, "tcp", s.addr)
+		var b []byte
+		for i := range 5 {
+			b = proto.AppendMessage(b, "x", t0, kvs("i", int64(i)), nil)
+		}
+		b = append(b, proto.AppendPackedForward(nil, "x", []byte{0x92, 0xa1, 'x', 0x80}, nil)...)
+		c.send(b)
+		if !c.closed(20 * time.Second) {
+			t.Fatal("connection not closed after the bad message")
+		}
+		if got := len(w.events(t)["x"]); got != 5 {
+			t.Fatalf("%d events written before the bad message, want 5", got)
+		}
+	})
+}
