@@ -237,9 +237,7 @@ func TestForwardAckWaitsForJetStreamAndGzip100k(t *testing.T) {
 		t.Fatalf("warm-up ack %q %v", id, err)
 	}
 
-	if err := natsProc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	freeze(t, natsProc)
 	stopped := true
 	defer func() {
 		if stopped {

@@ -469,3 +469,41 @@ func waitForAll(t *testing.T, timeout time.Duration, what, path string, expected
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// freeze stops p with SIGSTOP and returns once every thread of it has
+// stopped: the signal is delivered asynchronously, so a thread busy at the
+// time of kill(2) may still finish what it was doing (answering a publish,
+// say) after kill returns. A test that needs the process frozen before its
+// next step must wait for it.
+func freeze(t *testing.T, p *proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	task := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ids, err := os.ReadDir(task)
+		if err != nil {
+			t.Fatalf("freeze: %v", err)
+		}
+		stopped := 0
+		for _, id := range ids {
+			b, err := os.ReadFile(filepath.Join(task, id.Name(), "stat"))
+			if err != nil {
+				continue // the thread exited
+			}
+			// The state follows the command name, which is in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+				stopped++
+			}
+		}
+		if stopped == len(ids) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("freeze: %d of %d threads stopped after 10 s", stopped, len(ids))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
