@@ -979,12 +979,21 @@ func (st *state) save(ctx context.Context, f *file, next *cut) {
 		b.WriteString(strconv.FormatInt(fl.end, 10))
 	}
 	// A flush batch's end equals its start; mark it so a replay flushes there.
-	if next != nil {
+	writeCut := func(c cut) {
 		b.WriteByte(',')
-		b.WriteString(strconv.FormatInt(next.end, 10))
-		if next.flush {
+		b.WriteString(strconv.FormatInt(c.end, 10))
+		if c.flush {
 			b.WriteByte('f')
 		}
+	}
+	if next != nil {
+		writeCut(*next)
+	}
+	// Cuts an earlier run recorded and this one has not reached yet: its
+	// batches may be stored already, so a restart before they are re-read
+	// must still cut there, or it stores their events again under new ids.
+	for _, c := range f.replay {
+		writeCut(c)
 	}
 	pos := positions.Position{
 		Offset: f.committed,

@@ -73,6 +73,7 @@ type written struct {
 type chunkWriter struct {
 	mu     sync.Mutex
 	hold   bool
+	block  chan struct{} // when set, WriteChunk waits for it to close (or ctx)
 	chunks []written
 }
 
@@ -80,7 +81,17 @@ func (w *chunkWriter) Write(ctx context.Context, tag string, data []byte, record
 	return w.WriteChunk(ctx, "", tag, data, records)
 }
 
-func (w *chunkWriter) WriteChunk(_ context.Context, id, tag string, data []byte, records int) (plugin.Receipt, error) {
+func (w *chunkWriter) WriteChunk(ctx context.Context, id, tag string, data []byte, records int) (plugin.Receipt, error) {
+	w.mu.Lock()
+	block := w.block
+	w.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	var evs []event.Event
 	it := event.NewIter(data)
 	for it.Next() {
@@ -353,6 +364,60 @@ func TestRestartRepublishesUnderTheSameIDs(t *testing.T) {
 	}
 	if again[2].id == first[2].id || fmt.Sprint(w2.logs()) != "[line-2 line-3 line-4 line-5]" {
 		t.Fatalf("after replay: %v", w2.logs())
+	}
+}
+
+// A restart that stops again before its replay is over keeps the cuts it
+// had not reached yet: the next one still re-reads every batch the first
+// run wrote under that batch's id. (The saved position used to list only
+// the batches written by the current run, so the second restart cut the
+// rest of the file afresh and stored its events again under new ids.)
+func TestReplayCutsSurviveAnotherRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	key := positions.Key("tail.0", path)
+	store := newStore()
+	in := newTestTail(t, store, "path "+path, "read_from_head on")
+	appendLines(t, path, "line-0")
+	w1 := &chunkWriter{}
+	r := start(in, w1)
+	waitFor(t, "first batch", func() bool { return len(w1.snapshot()) == 1 })
+	waitFor(t, "its commit", func() bool { p, _ := store.get(key); return p.Offset == 7 })
+	w1.mu.Lock()
+	w1.hold = true
+	w1.mu.Unlock()
+	// Two batches written and never acknowledged.
+	appendLines(t, path, "line-1")
+	waitFor(t, "second batch", func() bool { return len(w1.snapshot()) == 2 })
+	appendLines(t, path, "line-2")
+	waitFor(t, "third batch", func() bool { return len(w1.snapshot()) == 3 })
+	r.cancel()
+	<-r.done
+	if p, _ := store.get(key); p.Extra["cuts"] != "7,14,21" {
+		t.Fatalf("cuts after the first run = %q, want 7,14,21", p.Extra["cuts"])
+	}
+
+	// The second run replays the first of them and stops while writing it.
+	w2 := &chunkWriter{block: make(chan struct{})}
+	r2 := start(newTestTail(t, store, "path "+path, "read_from_head on"), w2)
+	waitFor(t, "the replayed batch's cut saved", func() bool {
+		p, _ := store.get(key)
+		return strings.HasPrefix(p.Extra["cuts"], "7,14")
+	})
+	time.Sleep(50 * time.Millisecond)
+	if p, _ := store.get(key); p.Extra["cuts"] != "7,14,21" {
+		t.Fatalf("cuts while replaying = %q, want 7,14,21 (the cut not reached yet kept)", p.Extra["cuts"])
+	}
+	r2.cancel()
+	<-r2.done
+
+	w3 := &chunkWriter{}
+	r3 := start(newTestTail(t, store, "path "+path, "read_from_head on"), w3)
+	defer r3.stop(t)
+	waitFor(t, "the replay", func() bool { return len(w3.snapshot()) == 2 })
+	first, again := w1.snapshot(), w3.snapshot()
+	if again[0].id != first[1].id || again[1].id != first[2].id {
+		t.Fatalf("re-read ids %s %s differ from the first run's %s %s", again[0].id, again[1].id, first[1].id, first[2].id)
 	}
 }
 
