@@ -147,17 +147,17 @@ func TestFusedAllInOneKillLosesNothingDuplicatesNothing(t *testing.T) {
 	// stream: its FLOE_IN message is acknowledged only after the PubAck, so
 	// the kill often lands in between, which is the case under test. The
 	// window is a fraction of a millisecond, so one kill may miss it: kill
-	// again, each time a few more chunks went out, until a republish shows
-	// (up to 16 times; a million events make room for them on a fast host,
+	// again, each time another chunk went out, until a republish shows
+	// (up to 20 times; a million events make room for them on a fast host,
 	// where 200,000 were often all delivered after two or three). A landed
 	// kill shows only once the ack wait runs out (nats.ack_wait, 3 s here),
 	// so the loop does not wait for it; the check at the end does.
 	kills := 0
-	const maxKills = 16
+	const maxKills = 20
 	// arm waits until a few more chunks went out, then for the next one; it
 	// reports false when everything arrived first.
 	arm := func() bool {
-		for outPublished() < 3*(kills+1) {
+		for outPublished() < kills+3 {
 			if read() >= total {
 				return false
 			}
