@@ -22,12 +22,11 @@ func (e *JSONError) Error() string { return fmt.Sprintf("json at byte offset %d:
 // others float64; object key order is kept) and appends it to dst. Trailing
 // non-space input is an error.
 func AppendFromJSON(dst, src []byte) ([]byte, error) {
-	p := jsonParser{src: src}
-	p.ws()
-	out, err := p.value(dst, 0)
+	out, n, err := AppendFromJSONPrefix(dst, src)
 	if err != nil {
 		return dst, err
 	}
+	p := jsonParser{src: src, pos: n}
 	p.ws()
 	if p.pos != len(src) {
 		return dst, p.errf("unexpected %q after value", src[p.pos])

@@ -508,34 +508,18 @@ func (cn *conn) read(ctx context.Context, ackFailed <-chan struct{}) error {
 		if tag == "" {
 			tag = f.prefix + fr.Tag
 		}
-		if fr.Options.Chunk == "" {
-			if batchN > 0 && (tag != batchTag || len(batch) >= maxBatch) {
-				if flush(); batchErr != nil {
-					return writeFailed(batchTag, batchErr)
-				}
+		// A chunk to acknowledge is written on its own, after what came
+		// before it.
+		if fr.Options.Chunk != "" || (batchN > 0 && (tag != batchTag || len(batch) >= maxBatch)) {
+			if flush(); batchErr != nil {
+				return writeFailed(batchTag, batchErr)
 			}
-			mark := len(batch)
-			out, n, err := fr.AppendEvents(batch, f.maxGzip)
-			if err != nil {
-				batch = out[:mark]
-				flush()
-				if fr.Mode == proto.ModeMessage || fr.Mode == proto.ModeForward {
-					err = proto.Shift(err, off)
-				}
-				return fmt.Errorf("%s message at byte offset %d (tag %q): %w", fr.Mode, off, fr.Tag, err)
-			}
-			if fr.Options.Size >= 0 && fr.Options.Size != n {
-				cn.log.Debug("forward option size differs from the entries", "size", fr.Options.Size, "entries", n)
-			}
-			batch, batchN, batchTag = out, batchN+n, tag
-			continue
 		}
-		// A chunk to acknowledge: what came before it is written first.
-		if flush(); batchErr != nil {
-			return writeFailed(batchTag, batchErr)
-		}
-		data, n, err := fr.AppendEvents(nil, f.maxGzip)
+		mark := len(batch)
+		out, n, err := fr.AppendEvents(batch, f.maxGzip)
 		if err != nil {
+			batch = out[:mark]
+			flush()
 			if fr.Mode == proto.ModeMessage || fr.Mode == proto.ModeForward {
 				err = proto.Shift(err, off)
 			}
@@ -544,11 +528,16 @@ func (cn *conn) read(ctx context.Context, ackFailed <-chan struct{}) error {
 		if fr.Options.Size >= 0 && fr.Options.Size != n {
 			cn.log.Debug("forward option size differs from the entries", "size", fr.Options.Size, "entries", n)
 		}
+		if fr.Options.Chunk == "" {
+			batch, batchN, batchTag = out, batchN+n, tag
+			continue
+		}
+		batch = out[:0] // keep the buffer: Write below does not keep out
 		if n == 0 {
 			cn.acks <- pendingAck{chunk: fr.Options.Chunk, off: off}
 			continue
 		}
-		r, err := cn.w.Write(ctx, tag, data, n)
+		r, err := cn.w.Write(ctx, tag, out, n)
 		if err != nil {
 			return writeFailed(tag, err)
 		}

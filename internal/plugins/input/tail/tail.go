@@ -769,7 +769,6 @@ func (st *state) line(f *file, line []byte, start, end int64) {
 		}
 		// Fluent Bit keeps a line its parser does not take, unparsed.
 	}
-	tm := st.now
 	n := 1
 	if t.pathKey != "" {
 		n++
@@ -777,11 +776,11 @@ func (st *state) line(f *file, line []byte, start, end int64) {
 	if t.offsetKey != "" {
 		n++
 	}
-	body := event.AppendMapHeader(nil, n)
-	body = event.AppendString(body, t.key)
-	body = appendStrBytes(body, line)
-	body = st.appendExtras(body, f, start)
-	f.batch = event.AppendRaw(f.batch, tm, nil, body)
+	f.batch = event.AppendHeader(f.batch, st.now, nil)
+	f.batch = event.AppendMapHeader(f.batch, n)
+	f.batch = event.AppendString(f.batch, t.key)
+	f.batch = appendStrBytes(f.batch, line)
+	f.batch = st.appendExtras(f.batch, f, start)
 	f.records++
 }
 
