@@ -68,6 +68,10 @@ type Exporter struct {
 type family struct {
 	mf     *dto.MetricFamily // Metric is rebuilt from series when served
 	series map[string]*dto.Metric
+	// stamp is the time of each series' value: an older one arriving later
+	// (chunks delivered out of order by parallel workers or a redelivery)
+	// does not replace it.
+	stamp map[string]pcommon.Timestamp
 }
 
 // NewExporter starts the exporter's HTTP server.
@@ -214,7 +218,7 @@ func (e *Exporter) numbers(name string, m pmetric.Metric, typ dto.MetricType, dp
 func (e *Exporter) put(name string, m pmetric.Metric, typ dto.MetricType, attrs pcommon.Map, ts pcommon.Timestamp, pm *dto.Metric) {
 	f := e.fams[name]
 	if f == nil || f.mf.GetType() != typ {
-		f = &family{mf: &dto.MetricFamily{Name: proto.String(name), Type: typ.Enum()}, series: map[string]*dto.Metric{}}
+		f = &family{mf: &dto.MetricFamily{Name: proto.String(name), Type: typ.Enum()}, series: map[string]*dto.Metric{}, stamp: map[string]pcommon.Timestamp{}}
 		e.fams[name] = f
 	}
 	if h := m.Description(); h != "" {
@@ -244,7 +248,12 @@ func (e *Exporter) put(name string, m pmetric.Metric, typ dto.MetricType, attrs 
 	if e.stamp && ts != 0 {
 		pm.TimestampMs = proto.Int64(int64(ts) / int64(time.Millisecond))
 	}
-	f.series[key.String()] = pm
+	k := key.String()
+	if prev, ok := f.stamp[k]; ok && ts != 0 && ts < prev {
+		return
+	}
+	f.series[k] = pm
+	f.stamp[k] = ts
 }
 
 func (e *Exporter) serve(w http.ResponseWriter, r *http.Request) {

@@ -24,9 +24,14 @@ import (
 // metricsChunk builds an OTLP metrics chunk: a counter per input, a gauge
 // and a histogram.
 func metricsChunk(t testing.TB, records float64, buckets []uint64) *chunk.Chunk {
+	return metricsChunkAt(t, records, buckets, time.Unix(1700000000, 0))
+}
+
+// metricsChunkAt is metricsChunk with every data point stamped at.
+func metricsChunkAt(t testing.TB, records float64, buckets []uint64, at time.Time) *chunk.Chunk {
 	md := pmetric.NewMetrics()
 	ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
-	ts := pcommon.NewTimestampFromTime(time.Unix(1700000000, 0))
+	ts := pcommon.NewTimestampFromTime(at)
 
 	c := ms.AppendEmpty()
 	c.SetName("fluentbit_input_records_total")
@@ -142,6 +147,36 @@ func TestExporterServesLatestValues(t *testing.T) {
 	if hv.GetSampleCount() != 8 || hv.GetSampleSum() != 3.5 || len(hv.Bucket) < 2 ||
 		hv.Bucket[0].GetCumulativeCount() != 2 || hv.Bucket[1].GetCumulativeCount() != 4 {
 		t.Errorf("histogram %v", hv)
+	}
+}
+
+// Two filter workers can deliver a metric's snapshots out of order: the
+// newest data point stays, an older one arriving later does not replace it.
+func TestExporterKeepsNewestDataPoint(t *testing.T) {
+	e := openExporter(t)
+	t0 := time.Unix(1700000000, 0)
+	for _, c := range []*chunk.Chunk{
+		metricsChunkAt(t, 20, []uint64{2, 2, 4}, t0.Add(time.Second)),
+		metricsChunkAt(t, 10, []uint64{1, 2, 3}, t0), // older, arrives last
+	} {
+		if err := e.Flush(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range scrape(t, e)["fluentbit_input_records_total"].Metric {
+		l := labelsOf(m)
+		want := map[string]float64{"dummy.0": 20, "tail.1": 40}[l["name"]]
+		if m.GetCounter().GetValue() != want {
+			t.Errorf("series %v = %v, want the newest %v", l, m.GetCounter().GetValue(), want)
+		}
+	}
+	if err := e.Flush(context.Background(), metricsChunkAt(t, 30, []uint64{2, 2, 4}, t0.Add(2*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range scrape(t, e)["fluentbit_input_records_total"].Metric {
+		if l := labelsOf(m); l["name"] == "dummy.0" && m.GetCounter().GetValue() != 30 {
+			t.Errorf("a newer data point did not replace the value: %v", m.GetCounter().GetValue())
+		}
 	}
 }
 
