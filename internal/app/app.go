@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/memlimit"
@@ -302,6 +303,9 @@ func (p *process) run(ctx context.Context) (err error) {
 	memCtx, stopMem := context.WithCancel(ctx)
 	defer stopMem()
 	go memlimit.Run(memCtx, p.svc.MemorySoftLimit, time.Second)
+	if err := chunk.SetCompression(p.svc.Compression); err != nil {
+		return fmt.Errorf("storage.compression: %w", err)
+	}
 	embedded := p.stages[StageNATS] || (p.stages[StageAll] && p.svc.NATS.URL == "")
 	if embedded {
 		if err := p.startNATS(); err != nil {

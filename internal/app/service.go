@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/config"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
@@ -31,7 +32,9 @@ type Service struct {
 	Health          telemetry.HealthOptions
 	HotReload       bool
 
-	StoragePath       string
+	StoragePath string
+	// Compression: storage.compression, what chunk.SetCompression is given.
+	Compression       string
 	StorageTotalLimit int64 // FLOE_IN byte limit
 	MaxFileStore      int64 // storage.max_file_store: the embedded server's JetStream file-store limit
 	Replicas          int
@@ -81,6 +84,7 @@ var serviceKeys = []plugin.Key{
 	{Name: "hc_period", Type: plugin.Int, Default: "60"},
 	{Name: "hot_reload", Type: plugin.Bool, Default: "off"},
 	{Name: "storage.path"},
+	{Name: "storage.compression", Enum: []string{chunk.EncodingS2, chunk.EncodingNone}, Default: chunk.EncodingS2, Desc: "Floe: how the chunks this process publishes are compressed in JetStream and between stages (s2: S2, several times smaller for logs at GB/s; none); every stage reads both"},
 	{Name: "storage.sync", Enum: []string{"normal", "full"}, Default: "normal"},
 	{Name: "storage.checksum", Type: plugin.Bool, Default: "off"},
 	{Name: "storage.metrics", Type: plugin.Bool, Default: "on"},
@@ -210,6 +214,7 @@ func ParseService(s *config.Section) (*Service, error) {
 		},
 		HotReload:     svcBool(s, "hot_reload"),
 		StoragePath:   svcString(s, "storage.path"),
+		Compression:   svcString(s, "storage.compression"),
 		Replicas:      svcInt(s, "storage.replicas"),
 		DedupWindow:   svcSeconds(s, "storage.dedup_window"),
 		NATSListen:    svcString(s, "nats.listen"),

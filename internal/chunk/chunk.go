@@ -5,8 +5,13 @@ package chunk
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"unsafe"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
 )
 
@@ -27,6 +32,18 @@ const (
 	HeaderStage   = "Floe-Stage"  // which stage set it aside
 	HeaderSource  = "Floe-Source" // input instance that produced the events ("dummy.0")
 	HeaderEmits   = "Floe-Emits"  // times filters re-emitted the events under a new tag
+	// HeaderEncoding names how the message data is compressed (EncodingS2);
+	// absent, the data is the chunk's MessagePack (or OTLP) as is.
+	HeaderEncoding = "Floe-Encoding"
+)
+
+// Compressions a chunk can travel with between stages.
+const (
+	// EncodingS2 is S2's block format (github.com/klauspost/compress/s2),
+	// a Snappy extension that compresses at GB/s.
+	EncodingS2 = "s2"
+	// EncodingNone sends the data as is.
+	EncodingNone = "none"
 )
 
 // Chunk is one unit of work. Data is byte for byte what Fluent Bit hands an output plugin.
@@ -40,6 +57,11 @@ type Chunk struct {
 	// Emits counts how many times filters (rewrite_tag) re-emitted these
 	// events under a new tag: the filter stage's loop guard.
 	Emits int
+
+	// wire is the compressed form of wireOf as it arrived, kept so that a
+	// stage passing the chunk on unchanged sends it without compressing it
+	// again.
+	wire, wireOf []byte
 }
 
 // Signal returns the chunk's type, defaulting to logs.
@@ -62,10 +84,121 @@ type ConsumerFunc func(ctx context.Context, c *Chunk) error
 // ConsumeChunk calls f.
 func (f ConsumerFunc) ConsumeChunk(ctx context.Context, c *Chunk) error { return f(ctx, c) }
 
-// ToMsg builds the NATS message for c on subject.
-func ToMsg(subject string, c *Chunk) *nats.Msg {
+// compression is what ToMsg compresses with: EncodingS2 unless
+// SetCompression said otherwise.
+var compression atomic.Value
+
+// SetCompression sets how every chunk this process publishes is compressed:
+// EncodingS2 (the default, also for "") or EncodingNone. Stages decode
+// either, whatever their own setting.
+func SetCompression(enc string) error {
+	switch enc {
+	case "":
+		compression.Store(EncodingS2)
+		return nil
+	case EncodingS2, EncodingNone:
+		compression.Store(enc)
+		return nil
+	}
+	return fmt.Errorf("unknown chunk compression %q (want %s or %s)", enc, EncodingS2, EncodingNone)
+}
+
+// Compression is the compression SetCompression set.
+func Compression() string {
+	if v, ok := compression.Load().(string); ok {
+		return v
+	}
+	return EncodingS2
+}
+
+// minCompress is the smallest chunk worth compressing: below it, the
+// header and the work outweigh what a few events save.
+const minCompress = 1024
+
+// scratch holds S2's worst-case output for a chunk of up to 1 MiB, reused
+// because the result is copied out at its real size.
+var scratch = sync.Pool{New: func() any { b := make([]byte, s2.MaxEncodedLen(1<<20)); return &b }}
+
+// encode returns c's data as it goes on the wire and its encoding ("" when
+// sent as is).
+func encode(c *Chunk, plain bool) ([]byte, string) {
+	if plain {
+		return c.Data, ""
+	}
+	if c.wire != nil && sameSlice(c.Data, c.wireOf) {
+		return c.wire, EncodingS2
+	}
+	if len(c.Data) < minCompress || Compression() != EncodingS2 {
+		return c.Data, ""
+	}
+	n := s2.MaxEncodedLen(len(c.Data))
+	if n < 0 {
+		return c.Data, ""
+	}
+	bp := scratch.Get().(*[]byte)
+	if len(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	enc := s2.Encode(*bp, c.Data)
+	if len(enc) > len(c.Data)-len(c.Data)/8 {
+		// Not worth it (already compressed or random data).
+		scratch.Put(bp)
+		return c.Data, ""
+	}
+	// append onto nil allocates without zeroing what it then overwrites.
+	out := append([]byte(nil), enc...)
+	scratch.Put(bp)
+	c.wire, c.wireOf = out, c.Data
+	return out, EncodingS2
+}
+
+// ForgetWire drops the compressed form c arrived in, so that publishing c
+// compresses its Data afresh. The filter stage calls it on whatever a filter
+// returns.
+func (c *Chunk) ForgetWire() { c.wire, c.wireOf = nil, nil }
+
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && cap(a) == cap(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
+// decode turns data received with encoding enc back into the chunk's bytes.
+func decode(enc string, data []byte) ([]byte, error) {
+	switch enc {
+	case "", EncodingNone:
+		return data, nil
+	case EncodingS2:
+		n, err := s2.DecodedLen(data)
+		if err != nil {
+			return nil, fmt.Errorf("s2 chunk of %d bytes: %w", len(data), err)
+		}
+		if n > 64<<20 {
+			return nil, fmt.Errorf("s2 chunk of %d bytes claims %d bytes decoded, more than any chunk", len(data), n)
+		}
+		out, err := s2.Decode(make([]byte, n), data)
+		if err != nil {
+			return nil, fmt.Errorf("s2 chunk of %d bytes: %w", len(data), err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown %s %q", HeaderEncoding, enc)
+}
+
+// ToMsg builds the NATS message for c on subject, its data compressed as
+// SetCompression says.
+func ToMsg(subject string, c *Chunk) *nats.Msg { return toMsg(subject, c, false) }
+
+// ToPlainMsg builds the NATS message for c on subject with its data as is:
+// for streams whose byte limits count the events themselves (Vivo's
+// stream_queue_size).
+func ToPlainMsg(subject string, c *Chunk) *nats.Msg { return toMsg(subject, c, true) }
+
+func toMsg(subject string, c *Chunk, plain bool) *nats.Msg {
 	m := nats.NewMsg(subject)
-	m.Data = c.Data
+	data, enc := encode(c, plain)
+	m.Data = data
+	if enc != "" {
+		m.Header.Set(HeaderEncoding, enc)
+	}
 	m.Header.Set(HeaderTag, c.Tag)
 	m.Header.Set(HeaderType, c.Signal())
 	m.Header.Set(HeaderRecords, strconv.Itoa(c.Records))
@@ -81,10 +214,40 @@ func ToMsg(subject string, c *Chunk) *nats.Msg {
 	return m
 }
 
-// FromHeaders rebuilds a chunk from a message's headers and data. tagFromSubject
-// is used only when the Floe-Tag header is missing.
-func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) *Chunk {
-	c := &Chunk{Data: data, Type: Logs}
+// Payload returns a message's chunk bytes, decompressed as its
+// Floe-Encoding header says: for code that reads stored chunks without
+// FromHeaders.
+func Payload(h nats.Header, data []byte) ([]byte, error) {
+	out, err := decode(h.Get(HeaderEncoding), data)
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s of %s: %w", h.Get(HeaderMsgID), h.Get(HeaderTag), err)
+	}
+	return out, nil
+}
+
+// RecordsOf reads the Floe-Records header: how many events a chunk holds,
+// 0 when not said.
+func RecordsOf(h nats.Header) int {
+	n, _ := strconv.Atoi(h.Get(HeaderRecords))
+	return n
+}
+
+// FromHeaders rebuilds a chunk from a message's headers and data,
+// decompressing the data when Floe-Encoding says it is compressed.
+// tagFromSubject is used only when the Floe-Tag header is missing. The
+// headers are read even when the data does not decode, so a caller can still
+// report what it drops.
+func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) (*Chunk, error) {
+	c := &Chunk{Type: Logs}
+	var err error
+	if enc := h.Get(HeaderEncoding); enc != "" {
+		c.Data, err = decode(enc, data)
+		if err == nil && enc == EncodingS2 {
+			c.wire, c.wireOf = data, c.Data
+		}
+	} else {
+		c.Data = data
+	}
 	if h != nil {
 		c.Tag = h.Get(HeaderTag)
 		if t := h.Get(HeaderType); t != "" {
@@ -98,5 +261,8 @@ func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) *Chun
 	if c.Tag == "" && (h == nil || h.Values(HeaderTag) == nil) && tagFromSubject != nil {
 		c.Tag = tagFromSubject()
 	}
-	return c
+	if err != nil {
+		return c, fmt.Errorf("chunk %s of %s: %w", c.ID, c.Tag, err)
+	}
+	return c, nil
 }

@@ -29,8 +29,11 @@ type Letter struct {
 	Bytes   int
 	Reason  string
 	Origin  string // subject to replay to
-	Data    []byte
+	Data    []byte // the chunk's events, decompressed
 	Header  nats.Header
+	// DecodeErr is why Data could not be decompressed; Data is then the
+	// stored bytes.
+	DecodeErr error
 }
 
 // Filter selects letters.
@@ -106,13 +109,18 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Letter, error) {
 
 func letter(raw *jetstream.RawStreamMsg) *Letter {
 	h := raw.Header
-	c := chunk.FromHeaders(h, raw.Data, nil)
-	return &Letter{
+	c, err := chunk.FromHeaders(h, raw.Data, nil)
+	l := &Letter{
 		Seq: raw.Sequence, Time: raw.Time, Subject: raw.Subject,
 		Stage: h.Get(chunk.HeaderStage), Tag: c.Tag, Records: c.Records, Bytes: len(raw.Data),
 		Reason: h.Get(chunk.HeaderReason), Origin: h.Get("Floe-Origin-Subject"),
-		Data: raw.Data, Header: h,
+		Data: c.Data, Header: h,
 	}
+	if err != nil {
+		// Shown and replayed as stored, still compressed.
+		l.Data, l.DecodeErr = raw.Data, err
+	}
+	return l
 }
 
 // Replay republishes each letter to the subject it came from and removes it
@@ -134,7 +142,11 @@ func (s *Store) Replay(ctx context.Context, f Filter) (int, error) {
 		}
 		m := nats.NewMsg(l.Origin)
 		m.Data = l.Data
-		for _, k := range []string{chunk.HeaderTag, chunk.HeaderType, chunk.HeaderRecords} {
+		keys := []string{chunk.HeaderTag, chunk.HeaderType, chunk.HeaderRecords}
+		if l.DecodeErr != nil {
+			keys = append(keys, chunk.HeaderEncoding)
+		}
+		for _, k := range keys {
 			if v := l.Header.Values(k); v != nil {
 				m.Header[k] = v
 			}

@@ -90,7 +90,7 @@ func TestPublishReportsFullStream(t *testing.T) {
 	defer cancel()
 	var err error
 	for i := 0; i < 10 && err == nil; i++ {
-		c := &chunk.Chunk{ID: fmt.Sprint("c", i), Tag: "t", Records: 1, Data: make([]byte, 1500)}
+		c := &chunk.Chunk{ID: fmt.Sprint("c", i), Tag: "t", Records: 1, Data: incompressible(1500)}
 		err = pub.Publish(ctx, InSubject("t"), c)
 	}
 	if !errors.Is(err, ErrStreamFull) && !strings.Contains(fmt.Sprint(err), "stream full") {

@@ -26,6 +26,17 @@ type Publisher struct {
 // NewPublisher wraps a JetStream context.
 func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
 
+// ToMsg builds the message for c on subject, compressed as
+// storage.compression says, except on Vivo's streams: they hold
+// stream_queue_size bytes of events as upstream counts them, so their chunks
+// are stored as is.
+func ToMsg(subject string, c *chunk.Chunk) *nats.Msg {
+	if strings.HasPrefix(subject, subjectVivo) {
+		return chunk.ToPlainMsg(subject, c)
+	}
+	return chunk.ToMsg(subject, c)
+}
+
 // Pending is one chunk on its way.
 type Pending struct {
 	Subject string
@@ -45,7 +56,7 @@ func (p *Publisher) PublishAll(ctx context.Context, items []Pending) error {
 			if items[i].future != nil || items[i].err == errDone {
 				continue
 			}
-			f, err := p.js.PublishMsgAsync(chunk.ToMsg(items[i].Subject, items[i].Chunk))
+			f, err := p.js.PublishMsgAsync(ToMsg(items[i].Subject, items[i].Chunk))
 			if err != nil {
 				items[i].err = err
 				continue

@@ -1,9 +1,9 @@
 package jsx
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -15,11 +15,22 @@ import (
 	"github.com/floe-io/floe/internal/natsembed"
 )
 
+// incompressible returns n random bytes: chunks that take their full size in
+// the store whatever storage.compression says.
+func incompressible(n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(uint64(n), 1))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
 // fillUntilRefused publishes 100 kB chunks on subject, one attempt each,
 // until JetStream refuses one and returns the bytes accepted and that error.
 func fillUntilRefused(t *testing.T, js jetstream.JetStream, subject string) (int, error) {
 	t.Helper()
-	data := bytes.Repeat([]byte{0x90}, 100_000)
+	data := incompressible(100_000) // so that the store fills at 100 kB a chunk
 	for i := 0; i < 200; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := js.PublishMsg(ctx, chunk.ToMsg(subject, &chunk.Chunk{ID: subject + "-" + strconv.Itoa(i), Tag: "t", Type: chunk.Logs, Records: 1, Data: data}))

@@ -26,6 +26,7 @@ const (
 	SubjectFiltered = "floe.filtered."
 	SubjectOut      = "floe.out."
 	SubjectDLQ      = "floe.dlq."
+	subjectVivo     = "floe.vivo."
 
 	// Durable consumer names, shared by every replica of a stage.
 	DurableFilter = "floe-filter"
@@ -57,7 +58,7 @@ func VivoStreamName(id, signal string) string {
 
 // VivoSubject is where the router publishes a chunk for a Vivo exporter.
 func VivoSubject(id, signal, t string) string {
-	return "floe.vivo." + id + "." + signal + "." + tag.ToSubject(t)
+	return subjectVivo + id + "." + signal + "." + tag.ToSubject(t)
 }
 
 // Topology is the set of streams a configuration needs.
@@ -149,7 +150,7 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 	}
 	for _, v := range t.Vivo {
 		for _, sig := range Signals {
-			c := base(VivoStreamName(v.ID, sig), "floe.vivo."+v.ID+"."+sig+".>")
+			c := base(VivoStreamName(v.ID, sig), subjectVivo+v.ID+"."+sig+".>")
 			c.Retention = jetstream.LimitsPolicy
 			c.MaxBytes = maxBytes(v.MaxBytes)
 			c.Discard = jetstream.DiscardOld

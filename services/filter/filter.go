@@ -168,14 +168,17 @@ func (s *Service) Run(ctx, work context.Context) error {
 			if fe := (*filterError)(nil); errors.As(reason, &fe) {
 				plugin = fe.name
 			}
-			c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+			c, _ := chunk.FromHeaders(m.Headers(), m.Data(), nil)
 			s.cfg.Metrics.Dropped(plugin, telemetry.DeadLetterReason(reason)).Add(uint64(telemetry.ChunkRecords(c)))
 		},
 	}, s.handle)
 }
 
 func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
-	c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	c, err := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	if err != nil {
+		return plugin.Permanent(err)
+	}
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		s.cfg.Metrics.Redeliveries.Add(1)
 	}
@@ -377,6 +380,11 @@ func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) 
 			}
 			notes.Reset()
 			res, err := f.Filter.FilterChunk(nctx, in)
+			for _, oc := range res {
+				// A filter may hand back its input, even changed in place:
+				// what it returns is compressed afresh when published.
+				oc.ForgetWire()
+			}
 			if err != nil {
 				if f.Metrics != nil {
 					f.Metrics.Errors.Add(1)

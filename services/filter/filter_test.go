@@ -80,6 +80,10 @@ func next(t *testing.T, js jetstream.JetStream, stream, subject string) *jetstre
 	for time.Now().Before(deadline) {
 		m, err := st.GetLastMsgForSubject(context.Background(), subject)
 		if err == nil {
+			// The chunk's bytes as a stage reads them, decompressed.
+			if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
+				t.Fatal(err)
+			}
 			return m
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/plugin"
@@ -224,6 +225,9 @@ func TestMemBufLimitPausesAndResumesThePauser(t *testing.T) {
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		msg, err := st.GetMsg(context.Background(), seq)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Data, err = chunk.Payload(msg.Header, msg.Data); err != nil {
 			t.Fatal(err)
 		}
 		n, err := event.Count(msg.Data)

@@ -91,7 +91,7 @@ func TestFlushSealsOnlyTheCallingInputsChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := chunk.FromHeaders(m.Header, m.Data, nil); c.Tag != "fwd" || c.Records != 3 {
+	if c, _ := chunk.FromHeaders(m.Header, m.Data, nil); c.Tag != "fwd" || c.Records != 3 {
 		t.Fatalf("stored chunk of tag %q with %d records, want the flushing input's (fwd, 3)", c.Tag, c.Records)
 	}
 	// Stopping closes the other input's chunk: nothing is held back for good.
@@ -103,7 +103,7 @@ func TestFlushSealsOnlyTheCallingInputsChunks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the other input's chunk was not stored at stop: %v", err)
 	}
-	if c := chunk.FromHeaders(m.Header, m.Data, nil); c.Records != 5 {
+	if c, _ := chunk.FromHeaders(m.Header, m.Data, nil); c.Records != 5 {
 		t.Fatalf("the other input's chunk has %d records, want 5", c.Records)
 	}
 }

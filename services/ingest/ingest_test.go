@@ -85,7 +85,10 @@ func TestIngestChunksByTagAndSizeAndResolvesReceipts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := chunk.FromHeaders(m.Header, m.Data, nil)
+		c, err := chunk.FromHeaders(m.Header, m.Data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		n, err := event.Count(c.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -142,7 +145,10 @@ func TestWriteSignalStoresPayloadAsItsOwnChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := chunk.FromHeaders(m.Header, m.Data, nil)
+	c, err := chunk.FromHeaders(m.Header, m.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Type != chunk.Metrics || c.Records != 7 || string(c.Data) != string(payload) || c.Source != "fluentbit_metrics.0" {
 		t.Fatalf("stored %+v", c)
 	}

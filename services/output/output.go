@@ -95,15 +95,15 @@ func (s *Service) Run(ctx, work context.Context) error {
 				AckWait:    s.cfg.AckWait,
 				OnDeadLetter: func(m jetstream.Msg, reason error) {
 					o.Metrics.DeadLetters.Add(1)
-					o.Metrics.DroppedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))
+					c, _ := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+					o.Metrics.DroppedRecords.Add(uint64(c.Records))
 					s.cfg.Metrics.DeadLetters.Add(1)
 					// Logged by the dead-letter hop, one line per chunk; counted here.
-					c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
 					s.cfg.Metrics.Dropped(o.Name, telemetry.DeadLetterReason(reason)).Add(uint64(telemetry.ChunkRecords(c)))
 				},
 				OnRetry: func(m jetstream.Msg, _ int, _ time.Duration) {
 					o.Metrics.Retries.Add(1)
-					o.Metrics.RetriedRecords.Add(uint64(chunk.FromHeaders(m.Headers(), nil, nil).Records))
+					o.Metrics.RetriedRecords.Add(uint64(chunk.RecordsOf(m.Headers())))
 				},
 			}, func(ctx context.Context, m jetstream.Msg) error { return s.flush(ctx, o, m) })
 		}()
@@ -120,13 +120,16 @@ func (s *Service) Run(ctx, work context.Context) error {
 }
 
 func (s *Service) flush(ctx context.Context, o *Output, m jetstream.Msg) error {
-	c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	c, err := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	if err != nil {
+		return plugin.Permanent(err)
+	}
 	s.cfg.Metrics.ChunksIn.Add(1)
 	s.cfg.Metrics.RecordsIn.Add(uint64(c.Records))
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		s.cfg.Metrics.Redeliveries.Add(1)
 	}
-	err := o.Output.Flush(ctx, c)
+	err = o.Output.Flush(ctx, c)
 	if err == nil {
 		o.Metrics.ProcRecords.Add(uint64(c.Records))
 		o.Metrics.ProcBytes.Add(uint64(len(c.Data)))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/jsx"
+	"github.com/floe-io/floe/internal/plugin"
 	"github.com/floe-io/floe/internal/tag"
 	"github.com/floe-io/floe/internal/telemetry"
 )
@@ -101,7 +102,10 @@ func (s *Service) Targets(t, signal string) []*Route {
 }
 
 func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
-	c := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	c, err := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	if err != nil {
+		return plugin.Permanent(err)
+	}
 	if c.ID == "" {
 		if md, err := m.Metadata(); err == nil {
 			c.ID = "filtered:" + strconv.FormatUint(md.Sequence.Stream, 10)

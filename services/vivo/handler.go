@@ -207,8 +207,9 @@ func (e *exporter) purge(st jetstream.Stream, signal string, before uint64) {
 	e.purges[signalIndex(signal)].Add(1)
 }
 
-// chunkOf rebuilds a chunk from a stream message.
-func chunkOf(m jetstream.Msg) *chunk.Chunk {
+// chunkOf rebuilds a chunk from a stream message. A chunk whose data does
+// not decode comes back with its headers, no data and the error.
+func chunkOf(m jetstream.Msg) (*chunk.Chunk, error) {
 	return chunk.FromHeaders(m.Headers(), m.Data(), func() string {
 		// floe.vivo.<id>.<signal>.<tag subject>
 		parts := strings.SplitN(m.Subject(), ".", 5)
@@ -299,7 +300,7 @@ func (e *exporter) serveStream(w http.ResponseWriter, r *http.Request, signal st
 		werr    error
 	)
 	err = e.svc.scan(ctx, scanOpts{stream: name, lo: first, hi: last, filter: filter}, func(m jetstream.Msg, seq uint64) (bool, error) {
-		c := chunkOf(m)
+		c, cerr := chunkOf(m)
 		if match != nil && !match(c.Tag) {
 			return true, nil
 		}
@@ -325,6 +326,9 @@ func (e *exporter) serveStream(w http.ResponseWriter, r *http.Request, signal st
 		}
 		var rerr error
 		buf, rerr = e.rend.render(buf[:0], v1, signal, c)
+		if cerr != nil {
+			rerr = cerr
+		}
 		if rerr != nil {
 			e.renderFailed(signal, seq-1, c, rerr)
 		}
@@ -366,7 +370,7 @@ func (e *exporter) serveStream(w http.ResponseWriter, r *http.Request, signal st
 // headers only.
 func (e *exporter) prescan(ctx context.Context, name, filter string, sp span, match func(string) bool) (first, last uint64, n int64, err error) {
 	err = e.svc.scan(ctx, scanOpts{stream: name, lo: sp.lo, hi: sp.hi, filter: filter, headersOnly: true}, func(m jetstream.Msg, seq uint64) (bool, error) {
-		if match != nil && !match(chunkOf(m).Tag) {
+		if c, _ := chunkOf(m); match != nil && !match(c.Tag) {
 			return true, nil
 		}
 		if n == 0 {
@@ -419,12 +423,15 @@ func (e *exporter) follow(w http.ResponseWriter, r *http.Request, hd headers, q 
 	}
 	err := e.svc.scan(ctx, scanOpts{stream: name, lo: sp.lo, hi: sp.hi, filter: filter, follow: true, idle: keepaliveEvery, onIdle: onIdle},
 		func(m jetstream.Msg, seq uint64) (bool, error) {
-			c := chunkOf(m)
+			c, cerr := chunkOf(m)
 			if match != nil && !match(c.Tag) {
 				return true, nil
 			}
 			var rerr error
 			buf, rerr = e.rend.render(buf[:0], q.v1, signal, c)
+			if cerr != nil {
+				rerr = cerr
+			}
 			if rerr != nil {
 				e.renderFailed(signal, seq-1, c, rerr)
 			}

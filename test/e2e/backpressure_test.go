@@ -73,6 +73,8 @@ func TestFullBufferPausesInputsWithoutLoss(t *testing.T) {
     Flush                     0.2
     nats.url                  %s
     storage.total_limit_size  2M
+    # byte limits count stored bytes; these events compress several-fold
+    storage.compression       none
     HTTP_Server               On
     HTTP_Listen               127.0.0.1
     HTTP_Port                 %s

@@ -24,6 +24,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/testutil/natstest"
 )
 
@@ -101,6 +102,9 @@ func TestExactlyOnceNATSSinkAcrossOutputKills(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("get %d: %v", next, err)
+			}
+			if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
+				t.Fatal(err)
 			}
 			n, bad := countSeqs(m.Data, seen)
 			records += n

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/testutil/natstest"
 )
 
@@ -135,6 +136,9 @@ func TestFusedAllInOneKillLosesNothingDuplicatesNothing(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("get %d: %v", next, err)
+			}
+			if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
+				t.Fatal(err)
 			}
 			n, bad := countSeqs(m.Data, seen)
 			records += n

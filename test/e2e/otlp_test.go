@@ -209,6 +209,8 @@ func TestOTLPInputBackpressure503(t *testing.T) {
     flush                     0.2
     nats.url                  %s
     storage.total_limit_size  2M
+    # byte limits count stored bytes; these events compress several-fold
+    storage.compression       none
 
 [INPUT]
     name       opentelemetry

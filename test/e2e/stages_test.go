@@ -21,8 +21,11 @@ func TestFiveProcessPipelineDeliversEveryEventOnce(t *testing.T) {
 	outDir := filepath.Join(dir, "out")
 	_, natsURL := startNATS(t, filepath.Join(dir, "nats"))
 
+	// Ingest publishes its chunks uncompressed, the others with S2 (the
+	// default): stages read either, so a mesh may mix them.
 	cfg := filepath.Join(dir, "floe.conf")
-	writeFile(t, cfg, fmt.Sprintf(`[SERVICE]
+	plainCfg := filepath.Join(dir, "floe-plain.conf")
+	conf := fmt.Sprintf(`[SERVICE]
     Flush      0.2
     Log_Level  info
     nats.url   %s
@@ -52,12 +55,18 @@ func TestFiveProcessPipelineDeliversEveryEventOnce(t *testing.T) {
     Path   %s
     File   events.log
     Mkdir  on
-`, natsURL, keep, dropped, outDir))
+`, natsURL, keep, dropped, outDir)
+	writeFile(t, cfg, conf)
+	writeFile(t, plainCfg, strings.Replace(conf, "[SERVICE]\n", "[SERVICE]\n    storage.compression none\n", 1))
 
 	// Downstream first is not required: every process declares the topology.
 	var procs []*proc
 	for _, stage := range []string{"ingest", "filter", "router", "output"} {
-		p := startFloe(t, stage, nil, "run", "--stage="+stage, "-c", cfg)
+		c := cfg
+		if stage == "ingest" {
+			c = plainCfg
+		}
+		p := startFloe(t, stage, nil, "run", "--stage="+stage, "-c", c)
 		p.waitLog(`floe started`, 30*time.Second)
 		procs = append(procs, p)
 	}

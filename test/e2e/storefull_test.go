@@ -42,6 +42,8 @@ func TestFullStorePausesInputsUntilOutputsFreeSpace(t *testing.T) {
     Flush                   0.2
     Grace                   5
     storage.max_file_store  4M
+    # byte limits count stored bytes; these events compress several-fold
+    storage.compression     none
     scheduler.base          1
     scheduler.cap           2
     HTTP_Server             On

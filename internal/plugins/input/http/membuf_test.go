@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/plugin"
@@ -126,6 +127,9 @@ func storedValues(t *testing.T, js jetstream.JetStream, key string) map[int64]in
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
 			t.Fatal(err)
 		}
 		it := event.NewIter(m.Data)

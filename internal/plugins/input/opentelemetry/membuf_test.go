@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
 	"github.com/floe-io/floe/internal/plugin"
@@ -129,6 +130,9 @@ func TestMemBufLimitRefusesAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
+			t.Fatal(err)
+		}
 		it := event.NewIter(m.Data)
 		for it.Next() {
 			raw := it.Event()
@@ -214,6 +218,9 @@ func TestRequestReachingMemBufLimitIsWrittenWhole(t *testing.T) {
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
 			t.Fatal(err)
 		}
 		it := event.NewIter(m.Data)

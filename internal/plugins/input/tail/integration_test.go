@@ -93,6 +93,9 @@ func storedLines(t *testing.T, js jetstream.JetStream) (msgs uint64, lines map[s
 		if err != nil {
 			t.Fatal(err)
 		}
+		if m.Data, err = chunk.Payload(m.Header, m.Data); err != nil {
+			t.Fatal(err)
+		}
 		it := event.NewIter(m.Data)
 		for it.Next() {
 			ev, err := it.Event().Decode()
