@@ -62,6 +62,8 @@ type Chunk struct {
 	// stage passing the chunk on unchanged sends it without compressing it
 	// again.
 	wire, wireOf []byte
+	// lazy: Data is not decoded yet (FromHeadersLazy); wire holds it.
+	lazy bool
 }
 
 // Signal returns the chunk's type, defaulting to logs.
@@ -115,14 +117,18 @@ func Compression() string {
 // header and the work outweigh what a few events save.
 const minCompress = 1024
 
-// scratch holds S2's worst-case output for a chunk of up to 1 MiB, reused
-// because the result is copied out at its real size.
-var scratch = sync.Pool{New: func() any { b := make([]byte, s2.MaxEncodedLen(1<<20)); return &b }}
+// scratch holds S2's worst-case output for the chunks encoded so far,
+// reused because the result is copied out at its real size.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // encode returns c's data as it goes on the wire and its encoding ("" when
 // sent as is).
 func encode(c *Chunk, plain bool) ([]byte, string) {
 	if plain {
+		if c.lazy && c.Load() != nil {
+			// Sent as it came; the reader reports what does not decode.
+			return c.wire, EncodingS2
+		}
 		return c.Data, ""
 	}
 	if c.wire != nil && sameSlice(c.Data, c.wireOf) {
@@ -155,7 +161,37 @@ func encode(c *Chunk, plain bool) ([]byte, string) {
 // ForgetWire drops the compressed form c arrived in, so that publishing c
 // compresses its Data afresh. The filter stage calls it on whatever a filter
 // returns.
-func (c *Chunk) ForgetWire() { c.wire, c.wireOf = nil, nil }
+func (c *Chunk) ForgetWire() {
+	if !c.lazy {
+		c.wire, c.wireOf = nil, nil
+	}
+}
+
+// ReleaseData lets go of Data once ToMsg has compressed it: every later
+// message for c carries the compressed bytes, so the buffer can be reused.
+// It reports whether it did; a chunk sent as is keeps its Data.
+func (c *Chunk) ReleaseData() bool {
+	if c.lazy || c.wire == nil || !sameSlice(c.Data, c.wireOf) {
+		return false
+	}
+	c.Data, c.wireOf = nil, nil
+	return true
+}
+
+// Load decodes the data of a chunk FromHeadersLazy left compressed; it does
+// nothing for any other chunk. Whoever reads Data of such a chunk calls it
+// first.
+func (c *Chunk) Load() error {
+	if !c.lazy {
+		return nil
+	}
+	data, err := decode(EncodingS2, c.wire)
+	if err != nil {
+		return fmt.Errorf("chunk %s of %s: %w", c.ID, c.Tag, err)
+	}
+	c.Data, c.wireOf, c.lazy = data, data, false
+	return nil
+}
 
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && cap(a) == cap(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
@@ -225,6 +261,36 @@ func Payload(h nats.Header, data []byte) ([]byte, error) {
 	return out, nil
 }
 
+// FromHeadersLazy is FromHeaders for a stage that may pass the chunk on
+// without reading its events (the filter stage, for tags no filter
+// matches): S2 data stays compressed, Data nil, until Load. Any other
+// encoding is decoded at once.
+func FromHeadersLazy(h nats.Header, data []byte, tagFromSubject func() string) (*Chunk, error) {
+	if h.Get(HeaderEncoding) != EncodingS2 {
+		return FromHeaders(h, data, tagFromSubject)
+	}
+	c := &Chunk{Type: Logs, wire: data, lazy: true}
+	fill(c, h, tagFromSubject)
+	return c, nil
+}
+
+// fill reads the chunk headers into c.
+func fill(c *Chunk, h nats.Header, tagFromSubject func() string) {
+	if h != nil {
+		c.Tag = h.Get(HeaderTag)
+		if t := h.Get(HeaderType); t != "" {
+			c.Type = t
+		}
+		c.Records, _ = strconv.Atoi(h.Get(HeaderRecords))
+		c.ID = h.Get(HeaderMsgID)
+		c.Source = h.Get(HeaderSource)
+		c.Emits, _ = strconv.Atoi(h.Get(HeaderEmits))
+	}
+	if c.Tag == "" && (h == nil || h.Values(HeaderTag) == nil) && tagFromSubject != nil {
+		c.Tag = tagFromSubject()
+	}
+}
+
 // RecordsOf reads the Floe-Records header: how many events a chunk holds,
 // 0 when not said.
 func RecordsOf(h nats.Header) int {
@@ -248,19 +314,7 @@ func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) (*Chu
 	} else {
 		c.Data = data
 	}
-	if h != nil {
-		c.Tag = h.Get(HeaderTag)
-		if t := h.Get(HeaderType); t != "" {
-			c.Type = t
-		}
-		c.Records, _ = strconv.Atoi(h.Get(HeaderRecords))
-		c.ID = h.Get(HeaderMsgID)
-		c.Source = h.Get(HeaderSource)
-		c.Emits, _ = strconv.Atoi(h.Get(HeaderEmits))
-	}
-	if c.Tag == "" && (h == nil || h.Values(HeaderTag) == nil) && tagFromSubject != nil {
-		c.Tag = tagFromSubject()
-	}
+	fill(c, h, tagFromSubject)
 	if err != nil {
 		return c, fmt.Errorf("chunk %s of %s: %w", c.ID, c.Tag, err)
 	}

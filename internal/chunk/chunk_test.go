@@ -185,3 +185,89 @@ func FuzzFromHeadersS2(f *testing.F) {
 		}
 	})
 }
+
+// The filter stage reads chunks lazily: one no filter matches goes on in
+// the bytes it came in without being decompressed; one a filter reads is
+// decoded by Load first.
+func TestLazyChunk(t *testing.T) {
+	data := logLike(32 << 10)
+	in := ToMsg("a", &Chunk{ID: "in:1", Tag: "t", Records: 5, Data: data})
+	c, err := FromHeadersLazy(in.Header, in.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != nil || c.Records != 5 || c.Tag != "t" || c.ID != "in:1" {
+		t.Fatalf("lazy chunk: %+v", c)
+	}
+	copyOf := *c
+	out := ToMsg("b", &copyOf)
+	if unsafe.SliceData(out.Data) != unsafe.SliceData(in.Data) || out.Header.Get(HeaderEncoding) != EncodingS2 {
+		t.Fatal("a lazy chunk passed on was not sent in the bytes it came in")
+	}
+	// Vivo's plain streams get the events.
+	plain := ToPlainMsg("floe.vivo.x", &copyOf)
+	if plain.Header.Get(HeaderEncoding) != "" || !bytes.Equal(plain.Data, data) {
+		t.Fatal("a lazy chunk sent plain did not carry its decoded events")
+	}
+	c.ForgetWire() // a lazy chunk keeps its only copy of the data
+	if err := c.Load(); err != nil || !bytes.Equal(c.Data, data) {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := c.Load(); err != nil || !bytes.Equal(c.Data, data) {
+		t.Fatalf("second Load: %v", err)
+	}
+	out = ToMsg("b", c)
+	if unsafe.SliceData(out.Data) != unsafe.SliceData(in.Data) {
+		t.Fatal("a loaded, unchanged chunk was compressed again")
+	}
+
+	// Uncompressed data is there at once.
+	raw := ToPlainMsg("a", &Chunk{Tag: "t", Data: data})
+	c, err = FromHeadersLazy(raw.Header, raw.Data, nil)
+	if err != nil || !bytes.Equal(c.Data, data) || c.Load() != nil {
+		t.Fatalf("uncompressed lazy read: %v", err)
+	}
+
+	// Bad data: the error comes with Load; sent plain, it goes as stored.
+	h := nats.Header{}
+	h.Set(HeaderEncoding, EncodingS2)
+	h.Set(HeaderMsgID, "in:9")
+	c, err = FromHeadersLazy(h, []byte("garbage"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Load(); err == nil || !strings.Contains(err.Error(), "in:9") {
+		t.Fatalf("Load of garbage: %v", err)
+	}
+	bad, _ := FromHeadersLazy(h, []byte("garbage"), nil)
+	if m := ToPlainMsg("floe.vivo.x", bad); string(m.Data) != "garbage" || m.Header.Get(HeaderEncoding) != EncodingS2 {
+		t.Fatalf("undecodable lazy chunk sent plain: %q %v", m.Data, m.Header)
+	}
+}
+
+// Ingest hands a chunk's buffer back once it is compressed; a republish
+// still sends the events.
+func TestReleaseData(t *testing.T) {
+	data := logLike(16 << 10)
+	c := &Chunk{Tag: "t", Data: data}
+	if c.ReleaseData() {
+		t.Fatal("released the data of a chunk never compressed")
+	}
+	first := ToMsg("a", c)
+	if !c.ReleaseData() || c.Data != nil {
+		t.Fatal("a compressed chunk kept its data")
+	}
+	for i := range data {
+		data[i] = 'z' // the buffer reused for the next chunk
+	}
+	again := ToMsg("a", c)
+	back, err := FromHeaders(again.Header, again.Data, nil)
+	if err != nil || !bytes.Equal(again.Data, first.Data) || !bytes.Equal(back.Data, logLike(16<<10)) {
+		t.Fatalf("republish after ReleaseData: %v", err)
+	}
+	small := &Chunk{Tag: "t", Data: []byte{0x90}}
+	ToMsg("a", small)
+	if small.ReleaseData() || small.Data == nil {
+		t.Fatal("released the data of a chunk sent as is")
+	}
+}

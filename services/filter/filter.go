@@ -175,7 +175,9 @@ func (s *Service) Run(ctx, work context.Context) error {
 }
 
 func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
-	c, err := chunk.FromHeaders(m.Headers(), m.Data(), nil)
+	// Decompressed only when a filter reads it (applyFrom): a chunk no
+	// filter matches goes on in the bytes it came in.
+	c, err := chunk.FromHeadersLazy(m.Headers(), m.Data(), nil)
 	if err != nil {
 		return plugin.Permanent(err)
 	}
@@ -377,6 +379,9 @@ func (s *Service) applyFrom(ctx context.Context, cur []*chunk.Chunk, first int) 
 				(in.Emits > 0 && in.Source == emitterName(f)) {
 				next = append(next, in)
 				continue
+			}
+			if err := in.Load(); err != nil {
+				return nil, nil, plugin.Permanent(err)
 			}
 			notes.Reset()
 			res, err := f.Filter.FilterChunk(nctx, in)

@@ -267,7 +267,19 @@ func (s *Service) recycle(sc *sealed) {
 	}
 	b := sc.c.Data[:0]
 	sc.c.Data = nil
+	sc.pooled = false
 	s.bufs.Put(&b)
+}
+
+// released gives a chunk's buffer back as soon as the chunk is compressed:
+// the client sent the compressed copy and a republish sends it again, so a
+// busy input need not hold a chunk-sized buffer per publish in flight.
+func (s *Service) released(sc *sealed) {
+	b := sc.c.Data[:0]
+	if sc.c.ReleaseData() && sc.pooled {
+		sc.pooled = false
+		s.bufs.Put(&b)
+	}
 }
 
 type pendingPub struct {
@@ -284,6 +296,7 @@ func (s *Service) send(ctx context.Context, inflight chan<- *pendingPub) {
 		if err != nil {
 			f = nil // confirm republishes synchronously
 		}
+		s.released(sc)
 		p := &pendingPub{sc: sc, future: f}
 		if s.cfg.Ordered {
 			// One chunk at a time: a failed publish retried later must not
