@@ -198,7 +198,10 @@ func sameSlice(a, b []byte) bool {
 }
 
 // decode turns data received with encoding enc back into the chunk's bytes.
-func decode(enc string, data []byte) ([]byte, error) {
+func decode(enc string, data []byte) ([]byte, error) { return decodeInto(enc, data, nil) }
+
+// decodeInto is decode writing into buf when it is large enough.
+func decodeInto(enc string, data, buf []byte) ([]byte, error) {
 	switch enc {
 	case "", EncodingNone:
 		return data, nil
@@ -210,7 +213,10 @@ func decode(enc string, data []byte) ([]byte, error) {
 		if n > 64<<20 {
 			return nil, fmt.Errorf("s2 chunk of %d bytes claims %d bytes decoded, more than any chunk", len(data), n)
 		}
-		out, err := s2.Decode(make([]byte, n), data)
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		out, err := s2.Decode(buf[:n], data)
 		if err != nil {
 			return nil, fmt.Errorf("s2 chunk of %d bytes: %w", len(data), err)
 		}
@@ -304,10 +310,16 @@ func RecordsOf(h nats.Header) int {
 // headers are read even when the data does not decode, so a caller can still
 // report what it drops.
 func FromHeaders(h nats.Header, data []byte, tagFromSubject func() string) (*Chunk, error) {
+	return FromHeadersInto(h, data, nil, tagFromSubject)
+}
+
+// FromHeadersInto is FromHeaders decompressing into buf when it is large
+// enough, for a caller that reuses buffers (Data then aliases buf).
+func FromHeadersInto(h nats.Header, data, buf []byte, tagFromSubject func() string) (*Chunk, error) {
 	c := &Chunk{Type: Logs}
 	var err error
 	if enc := h.Get(HeaderEncoding); enc != "" {
-		c.Data, err = decode(enc, data)
+		c.Data, err = decodeInto(enc, data, buf)
 		if err == nil && enc == EncodingS2 {
 			c.wire, c.wireOf = data, c.Data
 		}

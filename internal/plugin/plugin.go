@@ -175,6 +175,14 @@ type Output interface {
 	Flush(ctx context.Context, c *chunk.Chunk) error
 }
 
+// DataBorrower is implemented by outputs whose Flush reads the chunk's data
+// only until it returns, keeping no reference to it: the output stage then
+// decompresses chunks for them into a reused buffer instead of a fresh one
+// per chunk.
+type DataBorrower interface {
+	BorrowsData()
+}
+
 // Closer is implemented by plugins that hold resources.
 type Closer interface {
 	Close(ctx context.Context) error

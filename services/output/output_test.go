@@ -3,6 +3,7 @@ package output
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +139,96 @@ func TestDeadLettersCountedAsDropped(t *testing.T) {
 	if js := string(reg.MetricsJSON()); !strings.Contains(js, `"output":{"http.0":{"malformed_chunk":1,"dead_letter":2}}`) &&
 		!strings.Contains(js, `"output":{"http.0":{"dead_letter":2,"malformed_chunk":1}}`) {
 		t.Errorf("not in /api/v1/metrics: %s", js)
+	}
+}
+
+// borrower records which events each Flush saw, reading them only during
+// Flush, as a DataBorrower promises.
+type borrower struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (b *borrower) BorrowsData() {}
+
+func (b *borrower) Flush(_ context.Context, c *chunk.Chunk) error {
+	time.Sleep(2 * time.Millisecond) // let other workers decode meanwhile
+	it := event.NewIter(c.Data)
+	var keys []string
+	for it.Next() {
+		ev, err := it.Event().Decode()
+		if err != nil {
+			return plugin.Permanent(err)
+		}
+		v, _ := ev.Body.Get("n")
+		k, _ := v.(string)
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		return plugin.Permanent(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		b.seen[k]++
+	}
+	return nil
+}
+
+// Compressed chunks of different sizes, several workers, reused buffers:
+// every event arrives once, none read from a buffer another chunk reused.
+func TestBorrowedBuffersKeepEveryChunkIntact(t *testing.T) {
+	srv := natstest.Run(t)
+	_, js := srv.Connect(t)
+	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	bo := &borrower{seen: map[string]int{}}
+	s := New(js, Config{Outputs: []Output{{Name: "b", ID: "b", Output: bo, Workers: 4, RetryLimit: 1, Metrics: &telemetry.OutputMetrics{}}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
+	defer func() { cancel(); <-done }()
+
+	pub := jsx.NewPublisher(js)
+	total := 0
+	for i := range 60 {
+		var data []byte
+		n := 50 + (i%7)*40 // chunks of different sizes
+		for j := range n {
+			ev := event.Event{Time: event.Time{Sec: 1}, Body: event.Map{
+				{Key: "n", Value: fmt.Sprintf("%d-%d", i, j)},
+				{Key: "pad", Value: strings.Repeat("x", 100)},
+			}}
+			data = ev.AppendMsgpack(data)
+		}
+		total += n
+		m := chunk.ToMsg(jsx.OutSubject("b", "t"), &chunk.Chunk{ID: fmt.Sprint("c", i), Tag: "t", Records: n, Data: data})
+		if m.Header.Get(chunk.HeaderEncoding) != chunk.EncodingS2 {
+			t.Fatal("test chunk not compressed")
+		}
+		if err := pub.Publish(ctx, jsx.OutSubject("b", "t"), &chunk.Chunk{ID: fmt.Sprint("c", i), Tag: "t", Records: n, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		bo.mu.Lock()
+		got := len(bo.seen)
+		bo.mu.Unlock()
+		if got == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d distinct events arrived", got, total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bo.mu.Lock()
+	defer bo.mu.Unlock()
+	for k, n := range bo.seen {
+		if n != 1 {
+			t.Errorf("event %s arrived %d times", k, n)
+		}
 	}
 }

@@ -39,6 +39,10 @@ type Output struct {
 	total uint64
 }
 
+// BorrowsData: Flush keeps no reference to the chunk's data
+// (plugin.DataBorrower).
+func (o *Output) BorrowsData() {}
+
 // Flush prints one line, as out_counter's
 //
 //	printf("%f,%lu (total = %"PRIu64")\n", flb_time_to_double(&now), cnt, total)

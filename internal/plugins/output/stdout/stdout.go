@@ -58,6 +58,10 @@ type Output struct {
 	buf sync.Pool
 }
 
+// BorrowsData: Flush keeps no reference to the chunk's data
+// (plugin.DataBorrower).
+func (o *Output) BorrowsData() {}
+
 // Flush renders the chunk and writes it in one Write. A chunk that does not
 // decode is printed up to the bad event and then answered with ERROR, as
 // Fluent Bit does; a failed write is retried.
