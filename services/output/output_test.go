@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
@@ -230,5 +232,59 @@ func TestBorrowedBuffersKeepEveryChunkIntact(t *testing.T) {
 		if n != 1 {
 			t.Errorf("event %s arrived %d times", k, n)
 		}
+	}
+}
+
+// A chunk labelled S2 whose bytes do not decompress is set aside at once,
+// its dead letter naming the chunk and the encoding; the sink never sees it.
+func TestUndecodableCompressedChunkIsDeadLettered(t *testing.T) {
+	srv := natstest.Run(t)
+	_, js := srv.Connect(t)
+	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "s"}}}); err != nil {
+		t.Fatal(err)
+	}
+	sk := &sink{}
+	om := &telemetry.OutputMetrics{}
+	s := New(js, Config{
+		Outputs:       []Output{{Name: "s", ID: "s", Output: sk, RetryLimit: 5, Metrics: om}},
+		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
+	defer func() { cancel(); <-done }()
+
+	m := nats.NewMsg(jsx.OutSubject("s", "app"))
+	m.Header.Set(chunk.HeaderEncoding, chunk.EncodingS2)
+	m.Header.Set(chunk.HeaderTag, "app")
+	m.Header.Set(chunk.HeaderRecords, "3")
+	m.Header.Set(chunk.HeaderMsgID, "in:42")
+	m.Data = []byte("this is not s2")
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var reason string
+	for reason == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no dead letter for the undecodable chunk")
+		}
+		time.Sleep(20 * time.Millisecond)
+		dlq, err := js.Stream(ctx, jsx.StreamDLQ)
+		if err != nil {
+			continue
+		}
+		if dm, err := dlq.GetLastMsgForSubject(ctx, jsx.DLQSubject("s", "app")); err == nil {
+			reason = dm.Header.Get(chunk.HeaderReason)
+			if string(dm.Data) != "this is not s2" {
+				t.Errorf("dead letter holds %q, want the bytes as stored", dm.Data)
+			}
+		}
+	}
+	if !strings.Contains(reason, "in:42") || !strings.Contains(reason, "s2") {
+		t.Errorf("reason %q should name the chunk and the encoding", reason)
+	}
+	if om.Retries.Load() != 0 || sk.count() != 0 {
+		t.Errorf("retried %d times, sink saw %d records; want an immediate dead letter", om.Retries.Load(), sk.count())
 	}
 }
