@@ -158,6 +158,11 @@ func encode(c *Chunk, plain bool) ([]byte, string) {
 	return out, EncodingS2
 }
 
+// Compress makes c's compressed form now, as ToMsg would, so that copies
+// of c made afterwards (one per output) share it rather than each
+// compressing the same data.
+func (c *Chunk) Compress() { encode(c, false) }
+
 // ForgetWire drops the compressed form c arrived in, so that publishing c
 // compresses its Data afresh. The filter stage calls it on whatever a filter
 // returns.

@@ -271,3 +271,14 @@ func TestReleaseData(t *testing.T) {
 		t.Fatal("released the data of a chunk sent as is")
 	}
 }
+
+// Copies made after Compress share one compressed form.
+func TestCompressBeforeCopies(t *testing.T) {
+	c := &Chunk{Tag: "t", Data: logLike(32 << 10)}
+	c.Compress()
+	a, b := *c, *c
+	ma, mb := ToMsg("a", &a), ToMsg("b", &b)
+	if unsafe.SliceData(ma.Data) != unsafe.SliceData(mb.Data) || ma.Header.Get(HeaderEncoding) != EncodingS2 {
+		t.Fatal("the copies were compressed separately")
+	}
+}

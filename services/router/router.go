@@ -134,6 +134,9 @@ func (s *Service) Fanout(c *chunk.Chunk) []jsx.Pending {
 	if len(targets) == 0 {
 		return nil
 	}
+	if len(targets) > 1 {
+		c.Compress() // once, before the copies
+	}
 	items := make([]jsx.Pending, len(targets))
 	for i, r := range targets {
 		oc := *c

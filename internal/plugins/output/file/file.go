@@ -161,6 +161,10 @@ func (o *Output) Target(tag string) string {
 	return name
 }
 
+// BorrowsData: Flush renders the data into its own buffer and keeps no
+// reference to it (plugin.DataBorrower).
+func (o *Output) BorrowsData() {}
+
 // Flush appends the chunk to its file.
 func (o *Output) Flush(_ context.Context, c *chunk.Chunk) error {
 	if c.Signal() != chunk.Logs {
