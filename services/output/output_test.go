@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
@@ -51,22 +52,34 @@ func (s *sink) count() int {
 	return s.records
 }
 
-func TestOutputRetriesErrorsAndDeadLetters(t *testing.T) {
+// startStage runs an output stage with cfg against a fresh embedded server
+// holding its outputs' streams, stopped when the test ends.
+func startStage(t *testing.T, cfg Config) (jetstream.JetStream, context.Context) {
+	t.Helper()
 	srv := natstest.Run(t)
 	_, js := srv.Connect(t)
-	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "s"}}}); err != nil {
+	topo := jsx.Topology{}
+	for _, o := range cfg.Outputs {
+		topo.Outputs = append(topo.Outputs, jsx.OutputStream{ID: o.ID})
+	}
+	if err := jsx.EnsureTopology(context.Background(), js, topo); err != nil {
 		t.Fatal(err)
 	}
-	sk := &sink{failures: 2}
-	om := &telemetry.OutputMetrics{}
-	s := New(js, Config{
-		Outputs:       []Output{{Name: "s", ID: "s", Output: sk, RetryLimit: 5, Metrics: om}},
-		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
-	})
+	s := New(js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return js, ctx
+}
+
+func TestOutputRetriesErrorsAndDeadLetters(t *testing.T) {
+	sk := &sink{failures: 2}
+	om := &telemetry.OutputMetrics{}
+	js, ctx := startStage(t, Config{
+		Outputs:       []Output{{Name: "s", ID: "s", Output: sk, RetryLimit: 5, Metrics: om}},
+		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
+	})
 
 	ev := event.Event{Time: event.Time{Sec: 1}, Body: event.Map{{Key: "k", Value: "v"}}}
 	good := ev.AppendMsgpack(ev.AppendMsgpack(nil))
@@ -104,21 +117,12 @@ func TestOutputRetriesErrorsAndDeadLetters(t *testing.T) {
 // A chunk the output cannot decode, published raw to its subject, and one
 // the sink refuses are counted as dropped under their reasons.
 func TestDeadLettersCountedAsDropped(t *testing.T) {
-	srv := natstest.Run(t)
-	_, js := srv.Connect(t)
-	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "s"}}}); err != nil {
-		t.Fatal(err)
-	}
 	reg := telemetry.NewRegistry("test")
-	s := New(js, Config{
+	js, ctx := startStage(t, Config{
 		Outputs:       []Output{{Name: "http.0", ID: "s", Output: &sink{}, RetryLimit: 5, Metrics: reg.Output("http.0")}},
 		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
 		Metrics: reg.Stage("output"),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
-	defer func() { cancel(); <-done }()
 
 	// Raw bytes, no Floe headers: undecodable, count unknown (one).
 	if _, err := js.Publish(ctx, jsx.OutSubject("s", "raw"), []byte{0x92, 0xc1}); err != nil {
@@ -180,17 +184,8 @@ func (b *borrower) Flush(_ context.Context, c *chunk.Chunk) error {
 // Compressed chunks of different sizes, several workers, reused buffers:
 // every event arrives once, none read from a buffer another chunk reused.
 func TestBorrowedBuffersKeepEveryChunkIntact(t *testing.T) {
-	srv := natstest.Run(t)
-	_, js := srv.Connect(t)
-	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "b"}}}); err != nil {
-		t.Fatal(err)
-	}
 	bo := &borrower{seen: map[string]int{}}
-	s := New(js, Config{Outputs: []Output{{Name: "b", ID: "b", Output: bo, Workers: 4, RetryLimit: 1, Metrics: &telemetry.OutputMetrics{}}}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
-	defer func() { cancel(); <-done }()
+	js, ctx := startStage(t, Config{Outputs: []Output{{Name: "b", ID: "b", Output: bo, Workers: 4, RetryLimit: 1, Metrics: &telemetry.OutputMetrics{}}}})
 
 	pub := jsx.NewPublisher(js)
 	total := 0
@@ -238,21 +233,12 @@ func TestBorrowedBuffersKeepEveryChunkIntact(t *testing.T) {
 // A chunk labelled S2 whose bytes do not decompress is set aside at once,
 // its dead letter naming the chunk and the encoding; the sink never sees it.
 func TestUndecodableCompressedChunkIsDeadLettered(t *testing.T) {
-	srv := natstest.Run(t)
-	_, js := srv.Connect(t)
-	if err := jsx.EnsureTopology(context.Background(), js, jsx.Topology{Outputs: []jsx.OutputStream{{ID: "s"}}}); err != nil {
-		t.Fatal(err)
-	}
 	sk := &sink{}
 	om := &telemetry.OutputMetrics{}
-	s := New(js, Config{
+	js, ctx := startStage(t, Config{
 		Outputs:       []Output{{Name: "s", ID: "s", Output: sk, RetryLimit: 5, Metrics: om}},
 		SchedulerBase: 10 * time.Millisecond, SchedulerCap: 20 * time.Millisecond,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx, context.Background()) }()
-	defer func() { cancel(); <-done }()
 
 	m := nats.NewMsg(jsx.OutSubject("s", "app"))
 	m.Header.Set(chunk.HeaderEncoding, chunk.EncodingS2)
