@@ -29,6 +29,11 @@ func TestLeakingGuestMillionRecords(t *testing.T) {
 		memLimit  = 128_000_000
 		goHeapCap = 64 << 20 // Go heap allowance on top of guest memory
 	)
+	// Earlier tests in this binary leave compiled modules in the runtime's
+	// cache (tens of MB); the allowance is for what this test adds.
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
 	f, e := newFilter(t, Options{PoolSize: workers}, "wasm_path", wasmtest.Path(t, "c_wasi_filter"), "function_name", "c_leak")
 	m := e.reg.Wasm("wasm.0")
 
@@ -49,14 +54,15 @@ func TestLeakingGuestMillionRecords(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		guest := uint64(m.MemoryPages.Load()) * 65536
+		heap := ms.HeapAlloc - min(ms.HeapAlloc, base.HeapAlloc)
 		mu.Lock()
 		defer mu.Unlock()
 		chunks++
 		switch {
 		case chunks == 10: // warmed up
-			warmHeap = ms.HeapAlloc
+			warmHeap = heap
 		case chunks > 10:
-			maxHeap, maxGuest, maxSum = max(maxHeap, ms.HeapAlloc), max(maxGuest, guest), max(maxSum, ms.HeapAlloc+guest)
+			maxHeap, maxGuest, maxSum = max(maxHeap, heap), max(maxGuest, guest), max(maxSum, heap+guest)
 		}
 	}
 	start := time.Now()
@@ -90,6 +96,7 @@ func TestLeakingGuestMillionRecords(t *testing.T) {
 	if out != total {
 		t.Errorf("%d records out of %d", out, total)
 	}
+	t.Logf("Go heap of earlier tests (not counted below) %d MB", base.HeapAlloc>>20)
 	t.Logf("%d records in %v (%.0f records/s, %d workers); recycles %d; Go heap after warm-up %d MB, max %d MB; guest memory max %d MB; max sum %d MB",
 		total, took.Round(time.Millisecond), total/took.Seconds(), workers, m.Recycles.Load(), warmHeap>>20, maxHeap>>20, maxGuest>>20, maxSum>>20)
 	if m.Recycles.Load() < total*64*1024/memLimit {
@@ -101,8 +108,15 @@ func TestLeakingGuestMillionRecords(t *testing.T) {
 	if maxSum > workers*memLimit+goHeapCap {
 		t.Errorf("Go heap + guest memory reached %d MB", maxSum>>20)
 	}
-	if maxHeap > 2*warmHeap+16<<20 {
-		t.Errorf("Go heap grew from %d MB after warm-up to %d MB", warmHeap>>20, maxHeap>>20)
+	// What a GC cannot free after 640 recycles is what the recycling leaks
+	// into the host; the samples above also count garbage not yet collected.
+	runtime.GC()
+	var end runtime.MemStats
+	runtime.ReadMemStats(&end)
+	if kept := end.HeapAlloc - min(end.HeapAlloc, base.HeapAlloc); kept > 16<<20 {
+		t.Errorf("Go heap holds %d MB more after the run than before it", kept>>20)
+	} else {
+		t.Logf("Go heap after the run and a GC: %d MB more than before it", kept>>20)
 	}
 	if rss := vmRSS(); rss > 0 {
 		t.Logf("process RSS at the end: %d MB", rss>>20)
