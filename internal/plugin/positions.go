@@ -23,6 +23,14 @@ var _ PositionStore = (*positions.Store)(nil)
 // when larger than a chunk). The id is the chunk's Nats-Msg-Id: an input
 // that re-reads the same data after a restart and writes it under the same
 // id has the copy dropped by JetStream's duplicate window.
+//
+// WriteChunk takes data over, capacity included: the input must not touch
+// it afterwards, and the writer may reuse it for later chunks once stored.
 type ChunkWriter interface {
 	WriteChunk(ctx context.Context, id, tag string, data []byte, records int) (Receipt, error)
+	// ChunkBuffer lends an empty buffer of at least n bytes' capacity for
+	// the input to fill and pass to WriteChunk. Buffers of stored chunks
+	// come back this way, so a busy input does not allocate (and the
+	// runtime clear) a chunk-sized buffer per chunk.
+	ChunkBuffer(n int) []byte
 }

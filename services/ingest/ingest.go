@@ -71,7 +71,7 @@ type Service struct {
 
 	// bufs holds chunk-sized buffers for busy tags, reused once their chunk
 	// is stored: growing each chunk by doubling copied it about twice over.
-	bufs sync.Pool
+	bufs bufPool
 
 	mu    sync.Mutex
 	open  map[string]*openChunk
@@ -131,6 +131,7 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 		runID:   hex.EncodeToString(id[:]),
 		open:    map[string]*openChunk{},
 		out:     make(chan *sealed, 4),
+		bufs:    make(bufPool, 4),
 		done:    make(chan struct{}),
 		stats:   cfg.Metrics,
 	}
@@ -251,8 +252,8 @@ func (s *Service) grow(oc *openChunk, n int) {
 		return
 	}
 	var nb []byte
-	if b, ok := s.bufs.Get().(*[]byte); ok && cap(*b) >= s.cfg.ChunkSize {
-		nb = (*b)[:0]
+	if b, ok := s.bufs.get(s.cfg.ChunkSize); ok {
+		nb = b
 	} else {
 		nb = make([]byte, 0, s.cfg.ChunkSize)
 	}
@@ -265,20 +266,20 @@ func (s *Service) recycle(sc *sealed) {
 	if !sc.pooled {
 		return
 	}
-	b := sc.c.Data[:0]
+	b := sc.c.Data
 	sc.c.Data = nil
 	sc.pooled = false
-	s.bufs.Put(&b)
+	s.bufs.put(b)
 }
 
 // released gives a chunk's buffer back as soon as the chunk is compressed:
 // the client sent the compressed copy and a republish sends it again, so a
 // busy input need not hold a chunk-sized buffer per publish in flight.
 func (s *Service) released(sc *sealed) {
-	b := sc.c.Data[:0]
+	b := sc.c.Data
 	if sc.c.ReleaseData() && sc.pooled {
 		sc.pooled = false
-		s.bufs.Put(&b)
+		s.bufs.put(b)
 	}
 }
 
@@ -861,6 +862,9 @@ func (w *writer) WriteChunk(ctx context.Context, id, t string, data []byte, reco
 		w.gate.release(len(data))
 		return nil, ctx.Err()
 	}
+	// A chunk that is the whole buffer goes back to bufs once stored: the
+	// writer owns it (ChunkWriter). Parts share one, which is left to the GC.
+	pooled := len(parts) == 1 && cap(data) >= w.s.cfg.ChunkSize
 	for i, p := range parts {
 		cid := id
 		if i > 0 {
@@ -869,13 +873,46 @@ func (w *writer) WriteChunk(ctx context.Context, id, t string, data []byte, reco
 		r.hold()
 		c := &chunk.Chunk{ID: cid, Tag: t, Type: chunk.Logs, Records: p.n, Data: p.data, Source: w.in.Name}
 		w.s.stats.Pending.Add(1) // the sender takes one off per chunk it is done with
-		w.s.out <- &sealed{c: c, receipts: []*Receipt{r}}
+		w.s.out <- &sealed{c: c, receipts: []*Receipt{r}, pooled: pooled}
 	}
 	w.s.mu.Unlock()
 	n := len(data)
 	r.onDone(func() { w.gate.release(n) })
 	r.release(nil)
 	return r, nil
+}
+
+// ChunkBuffer lends a buffer of a stored chunk when one is at hand and
+// large enough.
+func (w *writer) ChunkBuffer(n int) []byte {
+	if b, ok := w.s.bufs.get(n); ok {
+		return b
+	}
+	return make([]byte, 0, max(n, w.s.cfg.ChunkSize))
+}
+
+// bufPool keeps a few buffers of stored chunks for the next busy chunk. It
+// is bounded on purpose: a sync.Pool keeps every buffer put back between two
+// collections, and as they count as live they raise the heap goal, and the
+// RSS, by more than the allocations they save (tail → null: +10-20 MiB).
+type bufPool chan []byte
+
+func (p bufPool) get(n int) ([]byte, bool) {
+	select {
+	case b := <-p:
+		if cap(b) >= n {
+			return b[:0], true
+		}
+	default:
+	}
+	return nil, false
+}
+
+func (p bufPool) put(b []byte) {
+	select {
+	case p <- b[:0]:
+	default:
+	}
 }
 
 var _ plugin.ChunkWriter = (*writer)(nil)

@@ -2,9 +2,15 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
@@ -189,5 +195,125 @@ func TestPendingGaugeReturnsToZeroAfterWriteChunk(t *testing.T) {
 	}
 	if got := s.stats.ChunksOut.Load(); got < 4 {
 		t.Fatalf("%d chunks stored; 300 events of ~110 bytes at 8 KiB need at least 4", got)
+	}
+}
+
+// reuser fills lent buffers, as tail does, and overwrites each with the next
+// chunk's events once the last one is stored.
+type reuser struct {
+	chunks int
+	wait   bool // for each chunk to be stored before the next
+	reused int  // lent buffers that were the previous chunk's
+	rs     []plugin.Receipt
+}
+
+func (u *reuser) Run(ctx context.Context, w plugin.Writer) error {
+	cw := w.(plugin.ChunkWriter)
+	var prev *byte
+	for i := range u.chunks {
+		b := cw.ChunkBuffer(32 << 10)
+		if cap(b) < 32<<10 || len(b) != 0 {
+			return fmt.Errorf("lent buffer len %d cap %d, want empty with 32 KiB", len(b), cap(b))
+		}
+		if unsafe.SliceData(b[:1]) == prev {
+			u.reused++
+		}
+		prev = unsafe.SliceData(b[:1])
+		for j := range 100 {
+			ev := event.Event{Time: event.Time{Sec: int64(i)}, Body: event.Map{{Key: "chunk", Value: int64(i)}, {Key: "j", Value: int64(j)}, {Key: "pad", Value: strings.Repeat("x", 100)}}}
+			b = ev.AppendMsgpack(b)
+		}
+		r, err := cw.WriteChunk(ctx, fmt.Sprintf("reuse-%d", i), "t", b, 100)
+		if err != nil {
+			return err
+		}
+		if u.rs = append(u.rs, r); !u.wait {
+			continue
+		}
+		<-r.Done()
+		if r.Err() != nil {
+			return r.Err()
+		}
+	}
+	for _, r := range u.rs {
+		<-r.Done()
+		if r.Err() != nil {
+			return r.Err()
+		}
+	}
+	return nil
+}
+
+// Buffers lent with ChunkBuffer come back once their chunk is stored, and
+// what FLOE_IN holds is each chunk as written, though the input has since
+// overwritten its buffer with the next one — compressed or not, and whether
+// or not the input waits for each chunk before it asks for the next buffer.
+func TestLentChunkBuffersAreReusedAfterTheChunkIsStored(t *testing.T) {
+	for _, c := range []struct {
+		enc  string
+		wait bool
+	}{{chunk.EncodingS2, true}, {"none", true}, {chunk.EncodingS2, false}, {"none", false}} {
+		enc := c.enc
+		t.Run(fmt.Sprintf("%s/wait=%v", c.enc, c.wait), func(t *testing.T) {
+			if err := chunk.SetCompression(enc); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = chunk.SetCompression(chunk.EncodingS2) })
+			srv := natstest.Run(t)
+			_, js := srv.Connect(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := jsx.EnsureTopology(ctx, js, jsx.Topology{}); err != nil {
+				t.Fatal(err)
+			}
+			in := &reuser{chunks: 5, wait: c.wait}
+			if !c.wait {
+				in.chunks = 40
+			}
+			s := New(js, Config{Inputs: []Input{{Name: "tail.0", Tag: "t", Input: in}}, ChunkSize: 16 << 10})
+			if err := s.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if c.wait && in.reused != in.chunks-1 {
+				t.Errorf("%d of %d lent buffers were the stored chunk's, want every one after the first", in.reused, in.chunks-1)
+			}
+			st, err := js.Stream(ctx, jsx.StreamIn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for seq := uint64(1); seq <= uint64(in.chunks)+1; seq++ {
+				m, err := st.GetMsg(ctx, seq)
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				c, err := chunk.FromHeaders(m.Header, m.Data, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := int64(got)
+				n := 0
+				it := event.NewIter(c.Data)
+				for it.Next() {
+					ev, err := it.Event().Decode()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if v, _ := ev.Body.Get("chunk"); v != want {
+						t.Fatalf("chunk %d (%s) holds an event of chunk %v", want, c.ID, v)
+					}
+					n++
+				}
+				if n != 100 {
+					t.Fatalf("chunk %d holds %d events, want 100", want, n)
+				}
+				got++
+			}
+			if got != in.chunks {
+				t.Fatalf("FLOE_IN holds %d chunks, want %d", got, in.chunks)
+			}
+		})
 	}
 }

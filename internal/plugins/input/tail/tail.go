@@ -747,7 +747,7 @@ func (st *state) line(f *file, line []byte, start, end int64) {
 		return
 	}
 	if f.batch == nil {
-		f.batch = make([]byte, 0, f.batchHint())
+		f.batch = st.newBatch(f)
 	}
 	if t.parser != nil {
 		// The record is converted straight into the batch, after a header
@@ -886,6 +886,17 @@ func (st *state) writeBatch(ctx context.Context, f *file, flush bool) error {
 	f.lastBatch = len(f.batch)
 	f.batch, f.records = nil, 0 // it is the chunk now: WriteChunk keeps it
 	return nil
+}
+
+// newBatch starts a batch: a buffer lent by the writer when the file is
+// busy (one of a stored chunk, which ingest would otherwise leave to the GC),
+// a small fresh one when it is quiet.
+func (st *state) newBatch(f *file) []byte {
+	n := f.batchHint()
+	if cw, ok := st.w.(plugin.ChunkWriter); ok && n > maxBatch/2 {
+		return cw.ChunkBuffer(n)
+	}
+	return make([]byte, 0, n)
 }
 
 // headerLen is the size of an event header with an empty meta map.

@@ -81,6 +81,11 @@ func (w *chunkWriter) Write(ctx context.Context, tag string, data []byte, record
 	return w.WriteChunk(ctx, "", tag, data, records)
 }
 
+// ChunkBuffer lends fresh buffers: WriteChunk decodes what it is given.
+func (w *chunkWriter) ChunkBuffer(n int) []byte { return make([]byte, 0, n) }
+
+var _ plugin.ChunkWriter = (*chunkWriter)(nil)
+
 func (w *chunkWriter) WriteChunk(ctx context.Context, id, tag string, data []byte, records int) (plugin.Receipt, error) {
 	w.mu.Lock()
 	block := w.block
