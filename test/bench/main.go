@@ -32,7 +32,7 @@ import (
 type result struct {
 	Scenario string `json:"scenario"`
 	Engine   string `json:"engine"`       // floe or fluent-bit
-	Mode     string `json:"mode"`         // all-in-one, stages, replicas-N
+	Mode     string `json:"mode"`         // all-in-one, stages, stages-fused, replicas-N
 	Events   int64  `json:"events"`       // records reaching the output
 	Input    int64  `json:"input_events"` // events/s and CPU per event count these
 	// InputBytes is what the input plugin counted (its "bytes" metric).

@@ -261,7 +261,7 @@ func (s *suite) runOne(engine, mode string, sc scenario, n int64) (res result) {
 			return fail(err)
 		}
 		procs, counted, out, inProc, inPort = append(procs, p), append(counted, p), p, p, outPort
-	default: // stages, replicas-N: one process per stage on one NATS server
+	default: // stages, stages-fused, replicas-N: one process per stage (or per stage group) on one NATS server
 		natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
 		natsURL = "nats://" + natsAddr
 		cfg, err := s.config(engine, sc, n, input, natsURL, work, outPort, sinkPort)
@@ -282,6 +282,11 @@ func (s *suite) runOne(engine, mode string, sc scenario, n int64) (res result) {
 		}
 		procs, inProc = append(procs, ing), ing
 		stages := []string{"filter", "router", "output"}
+		if mode == "stages-fused" {
+			// Filter and router in one process hand chunks over in memory
+			// ([SERVICE] fuse): one durable hop fewer than stages.
+			stages = []string{"filter,router", "output"}
+		}
 		replicas := 1
 		if len(sc.replicas) > 0 {
 			// Fill FLOE_IN first, so the figure is the filters' alone.
