@@ -137,6 +137,21 @@ func metrics(port int, kind, name string) (records, bytes int64, err error) {
 	return v["records"], v["bytes"], nil
 }
 
+// waitListening waits until addr accepts TCP connections.
+func waitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats server at %s: %w", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -275,6 +290,11 @@ func (s *suite) runOne(engine, mode string, sc scenario, n int64) (res result) {
 			return fail(err)
 		}
 		procs, counted = append(procs, np), append(counted, np)
+		// Stages started before their server retry after nats.go's
+		// ReconnectWait (1 s), which would be measured as pipeline time.
+		if err := waitListening(natsAddr, 10*time.Second); err != nil {
+			return fail(err)
+		}
 		inPort = freePort()
 		ing, err := s.start(work, "ingest", stdin, s.floe, "run", "--stage=ingest", "-c", cfg, "--http-port", strconv.Itoa(inPort))
 		if err != nil {
