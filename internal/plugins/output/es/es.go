@@ -701,16 +701,7 @@ func (o *Output) post(parent context.Context, body []byte) ([]byte, error) {
 		return rb, nil
 	}
 	serr := fmt.Errorf("%s: %s answered HTTP status=%d: %s", o.name, o.addr, resp.StatusCode, clip(rb))
-	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable:
-		if d, ok := httpout.RetryAfter(resp.Header.Get("Retry-After")); ok {
-			return nil, plugin.Throttle(serr, d)
-		}
-		return nil, serr
-	case s >= 400 && s < 500 && s != http.StatusRequestTimeout:
-		return nil, plugin.Permanent(serr)
-	}
-	return nil, serr
+	return nil, httpout.StatusAnswer(resp.StatusCode, resp.Header, serr)
 }
 
 func clip(b []byte) string {

@@ -39,6 +39,23 @@ func Transport(p *plugin.Props, host string, log *slog.Logger) (t *http.Transpor
 	return newTransport(nc, tc, 0), tlsOn, nil
 }
 
+// StatusAnswer is what an HTTP-based output answers for a response whose
+// status (not 2xx) err describes: 429 and 503 are retried, after the
+// server's Retry-After when it gives one; any other 4xx but 408 is refused
+// for good (the chunk is dead-lettered); anything else is retried.
+func StatusAnswer(status int, h http.Header, err error) error {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		if d, ok := RetryAfter(h.Get("Retry-After")); ok {
+			return plugin.Throttle(err, d)
+		}
+		return err
+	case status >= 400 && status < 500 && status != http.StatusRequestTimeout:
+		return plugin.Permanent(err)
+	}
+	return err
+}
+
 // RetryAfter parses a Retry-After header value (seconds or an HTTP date),
 // capped at one hour; false when absent or malformed.
 func RetryAfter(v string) (time.Duration, bool) { return retryAfter(v, time.Now()) }

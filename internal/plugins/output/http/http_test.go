@@ -880,3 +880,36 @@ func TestTLSKeysIgnoredWhenTLSOff(t *testing.T) {
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// StatusAnswer is how es, loki and prometheus_remote_write answer a status:
+// retried, retried after Retry-After, or refused for good.
+func TestStatusAnswer(t *testing.T) {
+	serr := errors.New("answered")
+	for _, c := range []struct {
+		status     int
+		retryAfter string
+		permanent  bool
+		delay      time.Duration // a Throttle's
+	}{
+		{400, "", true, 0}, {401, "", true, 0}, {404, "", true, 0}, {413, "", true, 0},
+		{408, "", false, 0}, {500, "", false, 0}, {502, "", false, 0}, {504, "", false, 0},
+		{429, "", false, 0}, {429, "7", false, 7 * time.Second}, {503, "2", false, 2 * time.Second},
+		{503, "soon", false, 0},
+	} {
+		h := http.Header{}
+		if c.retryAfter != "" {
+			h.Set("Retry-After", c.retryAfter)
+		}
+		got := StatusAnswer(c.status, h, serr)
+		if !errors.Is(got, serr) {
+			t.Errorf("%d: %v does not wrap the status error", c.status, got)
+		}
+		if plugin.IsPermanent(got) != c.permanent {
+			t.Errorf("%d: permanent = %v, want %v", c.status, plugin.IsPermanent(got), c.permanent)
+		}
+		d, ok := plugin.ThrottleDelay(got)
+		if ok != (c.delay > 0) || d != c.delay {
+			t.Errorf("%d Retry-After %q: throttle %v %v, want %v", c.status, c.retryAfter, d, ok, c.delay)
+		}
+	}
+}

@@ -683,15 +683,9 @@ func (o *Output) push(parent context.Context, tenant string, body []byte) error 
 		return nil
 	}
 	serr := fmt.Errorf("loki: %s answered HTTP status=%d: %s", o.addr, st, strings.TrimSpace(string(rb)))
-	switch {
-	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-		if d, ok := httpout.RetryAfter(resp.Header.Get("Retry-After")); ok {
-			return plugin.Throttle(serr, d)
-		}
-		return serr
-	case st >= 400 && st < 500 && st != http.StatusRequestTimeout:
+	answer := httpout.StatusAnswer(st, resp.Header, serr)
+	if plugin.IsPermanent(answer) {
 		o.log.Error("loki: push refused, the chunk will be dead-lettered", "status", st, "response", strings.TrimSpace(string(rb)))
-		return plugin.Permanent(serr)
 	}
-	return serr
+	return answer
 }

@@ -342,14 +342,5 @@ func (o *RemoteWrite) send(parent context.Context, body []byte) error {
 		msg = ": " + strings.TrimSpace(string(rb))
 	}
 	serr := fmt.Errorf("prometheus_remote_write: %s answered HTTP status=%d%s", o.addr, st, msg)
-	switch {
-	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-		if d, ok := httpout.RetryAfter(resp.Header.Get("Retry-After")); ok {
-			return plugin.Throttle(serr, d)
-		}
-		return serr
-	case st >= 400 && st < 500 && st != http.StatusRequestTimeout:
-		return plugin.Permanent(serr)
-	}
-	return serr
+	return httpout.StatusAnswer(st, resp.Header, serr)
 }
