@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/floe-io/floe/internal/bufpool"
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
@@ -71,7 +72,7 @@ type Service struct {
 
 	// bufs holds chunk-sized buffers for busy tags, reused once their chunk
 	// is stored: growing each chunk by doubling copied it about twice over.
-	bufs bufPool
+	bufs bufpool.Pool
 
 	mu    sync.Mutex
 	open  map[string]*openChunk
@@ -131,7 +132,7 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 		runID:   hex.EncodeToString(id[:]),
 		open:    map[string]*openChunk{},
 		out:     make(chan *sealed, 4),
-		bufs:    make(bufPool, 4),
+		bufs:    bufpool.New(4),
 		done:    make(chan struct{}),
 		stats:   cfg.Metrics,
 	}
@@ -252,7 +253,7 @@ func (s *Service) grow(oc *openChunk, n int) {
 		return
 	}
 	var nb []byte
-	if b, ok := s.bufs.get(s.cfg.ChunkSize); ok {
+	if b, ok := s.bufs.Get(s.cfg.ChunkSize); ok {
 		nb = b
 	} else {
 		nb = make([]byte, 0, s.cfg.ChunkSize)
@@ -269,7 +270,7 @@ func (s *Service) recycle(sc *sealed) {
 	b := sc.c.Data
 	sc.c.Data = nil
 	sc.pooled = false
-	s.bufs.put(b)
+	s.bufs.Put(b)
 }
 
 // released gives a chunk's buffer back as soon as the chunk is compressed:
@@ -279,7 +280,7 @@ func (s *Service) released(sc *sealed) {
 	b := sc.c.Data
 	if sc.c.ReleaseData() && sc.pooled {
 		sc.pooled = false
-		s.bufs.put(b)
+		s.bufs.Put(b)
 	}
 }
 
@@ -885,34 +886,10 @@ func (w *writer) WriteChunk(ctx context.Context, id, t string, data []byte, reco
 // ChunkBuffer lends a buffer of a stored chunk when one is at hand and
 // large enough.
 func (w *writer) ChunkBuffer(n int) []byte {
-	if b, ok := w.s.bufs.get(n); ok {
+	if b, ok := w.s.bufs.Get(n); ok {
 		return b
 	}
 	return make([]byte, 0, max(n, w.s.cfg.ChunkSize))
-}
-
-// bufPool keeps a few buffers of stored chunks for the next busy chunk. It
-// is bounded on purpose: a sync.Pool keeps every buffer put back between two
-// collections, and as they count as live they raise the heap goal, and the
-// RSS, by more than the allocations they save (tail → null: +10-20 MiB).
-type bufPool chan []byte
-
-func (p bufPool) get(n int) ([]byte, bool) {
-	select {
-	case b := <-p:
-		if cap(b) >= n {
-			return b[:0], true
-		}
-	default:
-	}
-	return nil, false
-}
-
-func (p bufPool) put(b []byte) {
-	select {
-	case p <- b[:0]:
-	default:
-	}
 }
 
 var _ plugin.ChunkWriter = (*writer)(nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/floe-io/floe/internal/bufpool"
 	"github.com/floe-io/floe/internal/chunk"
 	"github.com/floe-io/floe/internal/event"
 	"github.com/floe-io/floe/internal/jsx"
@@ -52,7 +53,7 @@ type Config struct {
 type Service struct {
 	cfg  Config
 	js   jetstream.JetStream
-	bufs sync.Pool // decompression buffers lent to DataBorrower outputs
+	bufs bufpool.Pool // decompression buffers lent to DataBorrower outputs
 }
 
 // New builds the stage.
@@ -69,7 +70,12 @@ func New(js jetstream.JetStream, cfg Config) *Service {
 	if cfg.SchedulerCap <= 0 {
 		cfg.SchedulerCap = 2000 * time.Second
 	}
-	return &Service{cfg: cfg, js: js}
+	// One buffer per flush that can run at once is all reuse needs.
+	n := 0
+	for _, o := range cfg.Outputs {
+		n += max(o.Workers, 1)
+	}
+	return &Service{cfg: cfg, js: js, bufs: bufpool.New(n)}
 }
 
 // Run consumes every output's stream until ctx ends.
@@ -129,21 +135,19 @@ func (s *Service) flush(ctx context.Context, o *Output, m jetstream.Msg) error {
 	_, borrows := o.Output.(plugin.DataBorrower)
 	borrows = borrows && m.Headers().Get(chunk.HeaderEncoding) == chunk.EncodingS2
 	if borrows {
-		if p, ok := s.bufs.Get().(*[]byte); ok {
-			buf = *p
-		}
+		buf, _ = s.bufs.Get(0)
 	}
 	c, err := chunk.FromHeadersInto(m.Headers(), m.Data(), buf, nil)
 	if err != nil {
-		if borrows && buf != nil {
-			s.bufs.Put(&buf)
+		if borrows {
+			s.bufs.Put(buf)
 		}
 		return plugin.Permanent(err)
 	}
 	if borrows {
 		defer func() {
-			if b := c.Data[:0]; cap(b) <= 2<<20 {
-				s.bufs.Put(&b)
+			if cap(c.Data) <= 2<<20 {
+				s.bufs.Put(c.Data)
 			}
 		}()
 	}
